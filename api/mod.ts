@@ -1,0 +1,3 @@
+/** The HTTP API: a Hono app factory and its route handlers. */
+export { type AppDeps, createApp } from "./app.ts";
+export { type PipelineTotals, pipelineTotals } from "./routes/pipeline_totals.ts";

@@ -1,0 +1,110 @@
+/** Turns one SQS message into validated events and reject rows; per-event work of the hot path. */
+import type { Message } from "@aws-sdk/client-sqs";
+import { ENCODING_ATTRIBUTE, type Event, unpackBody, validateEvent } from "../shared/mod.ts";
+
+/** Why an event is not stored with the others: bad shape, or an event time outside the window. */
+export type RejectKind = "invalid" | "too_old" | "too_new";
+
+/** One event that goes to the rejects table, keyed by where it arrived. */
+export interface RejectRow {
+  messageId: string;
+  index: number;
+  kind: RejectKind;
+  reason: string;
+  eventId: string | null;
+  eventType: string | null;
+  payload: string;
+}
+
+/** A valid, in-range event with its event time parsed once. */
+export interface AcceptedEvent {
+  event: Event;
+  timeMs: number;
+}
+
+/** A received message, decoded. `bytes` is the body size, for the in-flight bound. */
+export interface DecodedMessage {
+  messageId: string;
+  receiptHandle: string;
+  receiveCount: number;
+  sentAtMs: number;
+  bytes: number;
+  events: AcceptedEvent[];
+  rejects: RejectRow[];
+}
+
+export interface EventTimeWindow {
+  /** Events older than this many milliseconds before `nowMs` are rejected as too old. */
+  lateHorizonMs: number;
+  /** Events newer than this many milliseconds after `nowMs` are rejected as too new. */
+  futureSkewMs: number;
+  nowMs: number;
+}
+
+/** The largest raw payload kept for one reject; larger ones are truncated (and say so). */
+export const MAX_REJECT_PAYLOAD = 16_384;
+
+/**
+ * Decodes and validates a message. Throws `PoisonMessageError` when the body cannot be read at all;
+ * otherwise every element ends up either in `events` or in `rejects`, never lost.
+ */
+export function decodeMessage(message: Message, window: EventTimeWindow): DecodedMessage {
+  const messageId = message.MessageId ?? "";
+  const body = message.Body ?? "";
+  const encoding = message.MessageAttributes?.[ENCODING_ATTRIBUTE]?.StringValue;
+  const values = unpackBody(body, encoding);
+  const events: AcceptedEvent[] = [];
+  const rejects: RejectRow[] = [];
+  const oldest = window.nowMs - window.lateHorizonMs;
+  const newest = window.nowMs + window.futureSkewMs;
+  for (let index = 0; index < values.length; index++) {
+    const value = values[index];
+    const result = validateEvent(value);
+    if (!result.ok) {
+      rejects.push(rejectRow(messageId, index, "invalid", result.reason, value));
+      continue;
+    }
+    const timeMs = Date.parse(result.event.timestamp);
+    if (timeMs < oldest) {
+      const reason = `timestamp "${result.event.timestamp}" is older than the late horizon`;
+      rejects.push(rejectRow(messageId, index, "too_old", reason, value));
+    } else if (timeMs > newest) {
+      const reason = `timestamp "${result.event.timestamp}" is beyond the future-skew limit`;
+      rejects.push(rejectRow(messageId, index, "too_new", reason, value));
+    } else {
+      events.push({ event: result.event, timeMs });
+    }
+  }
+  return {
+    messageId,
+    receiptHandle: message.ReceiptHandle ?? "",
+    receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 1),
+    sentAtMs: Number(message.Attributes?.SentTimestamp ?? window.nowMs),
+    bytes: body.length,
+    events,
+    rejects,
+  };
+}
+
+function rejectRow(
+  messageId: string,
+  index: number,
+  kind: RejectKind,
+  reason: string,
+  value: unknown,
+): RejectRow {
+  const obj = value !== null && typeof value === "object" ? value as Record<string, unknown> : {};
+  let payload = JSON.stringify(value) ?? String(value);
+  if (payload.length > MAX_REJECT_PAYLOAD) {
+    payload = payload.slice(0, MAX_REJECT_PAYLOAD) + `…(truncated from ${payload.length} chars)`;
+  }
+  return {
+    messageId,
+    index,
+    kind,
+    reason: reason.slice(0, 2000),
+    eventId: typeof obj.eventId === "string" ? obj.eventId.slice(0, 128) : null,
+    eventType: typeof obj.eventType === "string" ? obj.eventType.slice(0, 64) : null,
+    payload,
+  };
+}

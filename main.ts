@@ -1,0 +1,124 @@
+/**
+ * `deno task dev`: the whole pipeline in one process on its embedded defaults. With no
+ * configuration it starts fauxqs and PGlite in-process; `SQS_ENDPOINT` and `DATABASE_URL` point it at
+ * real ones instead. Producer → SQS → consumer → PostgreSQL → API, until Ctrl-C.
+ */
+import {
+  createSql,
+  createSqsClient,
+  type EmbeddedService,
+  ensureQueues,
+  getLogger,
+  loadConfig,
+  migrate,
+  setupLogging,
+  startEmbeddedPostgres,
+  startEmbeddedSqs,
+} from "./shared/mod.ts";
+import { createConsumer } from "./consumer/mod.ts";
+import { createApp, pipelineTotals } from "./api/mod.ts";
+import {
+  createEventSender,
+  createGenerator,
+  createLedger,
+  runProducer,
+  type SentMeta,
+  uniqueEvents,
+} from "./producer/mod.ts";
+
+const env = Deno.env.toObject();
+const base = loadConfig(env);
+await setupLogging({ level: base.logLevel, format: base.logFormat });
+const log = getLogger(["scalestream", "dev"]);
+
+const embedded: EmbeddedService[] = [];
+let sqsEndpoint = base.sqsEndpoint;
+if (!sqsEndpoint) {
+  const s = await startEmbeddedSqs();
+  embedded.push(s);
+  sqsEndpoint = s.url;
+  log.info("Embedded SQS (fauxqs) at {url}", { url: s.url });
+}
+let databaseUrl = base.databaseUrl;
+let poolMax = base.dbPoolMax;
+if (!databaseUrl) {
+  const pg = await startEmbeddedPostgres();
+  embedded.push(pg);
+  databaseUrl = pg.url;
+  poolMax = 1; // PGlite is a single backend
+  log.info("Embedded PostgreSQL (PGlite) at {url}", { url: pg.url });
+}
+const config = loadConfig(env, { sqsEndpoint, databaseUrl, dbPoolMax: poolMax });
+
+const sql = createSql(databaseUrl, { max: poolMax, applicationName: "scalestream-dev" });
+await migrate(sql);
+const sqs = createSqsClient(config, env);
+const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
+log.info("Queue {queueUrl} with dead-letter queue {dlqUrl}", { queueUrl, dlqUrl });
+
+const consumer = createConsumer({ sql, sqs, queueUrl, config, workerId: `dev-${Deno.pid}` });
+consumer.start();
+
+const app = createApp({ sql });
+const server = Deno.serve({
+  port: config.port,
+  hostname: config.host,
+  onListen: ({ hostname, port }) => {
+    log.info("API on http://{hostname}:{port} (try /v1/pipeline/totals)", { hostname, port });
+  },
+}, app.fetch);
+
+const ledger = createLedger();
+const sender = createEventSender<SentMeta>({
+  sqs,
+  queueUrl,
+  maxMessageBytes: config.maxMessageBytes,
+  lingerMs: config.lingerMs,
+  maxInflightBatches: config.maxInflightBatches,
+  onAck: (m) => ledger.acked(m),
+  onFail: (m) => ledger.failed(m),
+});
+const stopProducer = new AbortController();
+const producing = runProducer({
+  rateAt: () => config.producerRate,
+  signal: stopProducer.signal,
+}, { next: uniqueEvents(createGenerator({ seed: Date.now() % 1e9 }).next), sender });
+
+const report = setInterval(async () => {
+  try {
+    const t = await pipelineTotals({ sql });
+    log.info(
+      "sent {sent} · stored {stored} · revenue {revenue} · rejected {rejected} · duplicates {duplicates} · in flight {inflight}",
+      {
+        sent: ledger.totals().accepted,
+        stored: t.stored,
+        revenue: t.revenue.toFixed(2),
+        rejected: t.rejected,
+        duplicates: t.duplicates,
+        inflight: consumer.stats.inflightEvents,
+      },
+    );
+  } catch (err) {
+    log.warn("Could not read totals: {error}", { error: String(err) });
+  }
+}, 5000);
+
+let stopping = false;
+async function shutdown() {
+  if (stopping) return;
+  stopping = true;
+  log.info("Stopping: producer, then consumer drain, then API and embedded services");
+  clearInterval(report);
+  stopProducer.abort();
+  await producing;
+  await consumer.stop();
+  await server.shutdown();
+  await sql.end({ timeout: 5 });
+  sqs.destroy();
+  for (const s of embedded.reverse()) await s.stop();
+  const t = ledger.totals();
+  log.info("Sent {accepted} events; bye", { accepted: t.accepted });
+  Deno.exit(0);
+}
+Deno.addSignalListener("SIGINT", () => void shutdown());
+Deno.addSignalListener("SIGTERM", () => void shutdown());

@@ -1,0 +1,110 @@
+/**
+ * Typed configuration: an explicit value wins, then the environment, then the default. Every value
+ * is validated at start-up and a bad one fails with an error naming its environment variable.
+ */
+import { z } from "zod";
+
+/** A configuration value that cannot be used; `variable` names the environment variable. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  readonly code = "ERR_CONFIG";
+  constructor(readonly variable: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) =>
+  v === "true" || v === "1" || v === "yes"
+);
+
+/** Each setting: its environment variable and its schema (with the default). */
+const SETTINGS = {
+  databaseUrl: ["DATABASE_URL", z.string().url().optional()],
+  dbPoolMax: ["DB_POOL_MAX", int(1, 200).default(4)],
+  dbStatementTimeoutMs: ["DB_STATEMENT_TIMEOUT_MS", int(0, 3_600_000).default(30_000)],
+
+  awsRegion: ["AWS_REGION", z.string().min(1).default("us-east-1")],
+  sqsEndpoint: ["SQS_ENDPOINT", z.string().url().optional()],
+  queueName: ["SQS_QUEUE_NAME", z.string().regex(/^[\w-]{1,80}$/).default("scalestream-events")],
+  queueUrl: ["SQS_QUEUE_URL", z.string().url().optional()],
+  dlqName: ["SQS_DLQ_NAME", z.string().regex(/^[\w-]{1,80}$/).default("scalestream-events-dlq")],
+  dlqUrl: ["SQS_DLQ_URL", z.string().url().optional()],
+  maxReceiveCount: ["SQS_MAX_RECEIVE_COUNT", int(1, 1000).default(5)],
+  queueRetentionS: ["SQS_RETENTION_S", int(60, 1_209_600).default(345_600)],
+  dlqRetentionS: ["SQS_DLQ_RETENTION_S", int(60, 1_209_600).default(1_209_600)],
+  createQueues: ["SQS_CREATE_QUEUES", bool.default(true)],
+
+  maxMessageBytes: ["PRODUCER_MAX_MESSAGE_BYTES", int(1024, 1_048_576).default(65_536)],
+  lingerMs: ["PRODUCER_LINGER_MS", int(0, 10_000).default(50)],
+  maxInflightBatches: ["PRODUCER_MAX_INFLIGHT_BATCHES", int(1, 256).default(16)],
+  producerRate: ["PRODUCER_RATE", int(1, 10_000_000).default(1000)],
+
+  pollers: ["CONSUMER_POLLERS", int(1, 64).default(4)],
+  waitTimeS: ["CONSUMER_WAIT_TIME_S", int(0, 20).default(20)],
+  visibilityTimeoutS: ["CONSUMER_VISIBILITY_TIMEOUT_S", int(5, 43_200).default(30)],
+  maxInflightEvents: ["CONSUMER_MAX_INFLIGHT_EVENTS", int(100, 10_000_000).default(100_000)],
+  maxInflightBytes: ["CONSUMER_MAX_INFLIGHT_BYTES", int(65_536, 4_294_967_296).default(67_108_864)],
+  flushMaxEvents: ["CONSUMER_FLUSH_MAX_EVENTS", int(1, 1_000_000).default(5000)],
+  flushMaxMs: ["CONSUMER_FLUSH_MAX_MS", int(1, 60_000).default(100)],
+  flushConcurrency: ["CONSUMER_FLUSH_CONCURRENCY", int(1, 16).default(2)],
+  shutdownDeadlineMs: ["CONSUMER_SHUTDOWN_DEADLINE_MS", int(1000, 600_000).default(25_000)],
+  lateHorizonS: ["LATE_HORIZON_S", int(60, 31_536_000).default(86_400)],
+  futureSkewS: ["FUTURE_SKEW_S", int(0, 86_400).default(300)],
+  workerId: ["WORKER_ID", z.string().regex(/^[\w.-]{1,64}$/).optional()],
+
+  port: ["PORT", int(0, 65_535).default(8080)],
+  host: ["HOST", z.string().min(1).default("127.0.0.1")],
+
+  logLevel: [
+    "LOG_LEVEL",
+    z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
+  ],
+  logFormat: ["LOG_FORMAT", z.enum(["auto", "json", "pretty"]).default("auto")],
+} as const satisfies Record<string, readonly [string, z.ZodType]>;
+
+type Settings = typeof SETTINGS;
+/** The validated configuration of every ScaleStream program. */
+export type Config = { -readonly [K in keyof Settings]: z.output<Settings[K][1]> };
+/** Values given explicitly, by setting name; they win over the environment. */
+export type ConfigOverrides = { [K in keyof Config]?: z.input<Settings[K][1]> };
+
+/** The environment variable behind each setting, for documentation and error messages. */
+export const CONFIG_VARIABLES: Readonly<Record<keyof Config, string>> = Object.fromEntries(
+  Object.entries(SETTINGS).map(([k, [v]]) => [k, v]),
+) as Record<keyof Config, string>;
+
+/**
+ * Loads and validates the configuration from explicit overrides, then `env`, then defaults.
+ * Throws {@linkcode ConfigError} naming the first variable that is invalid.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+  overrides: ConfigOverrides = {},
+): Config {
+  const out: Record<string, unknown> = {};
+  for (const [key, [variable, schema]] of Object.entries(SETTINGS)) {
+    const explicit = (overrides as Record<string, unknown>)[key];
+    const raw = explicit !== undefined ? explicit : emptyToUndefined(env[variable]);
+    const parsed = (schema as z.ZodType).safeParse(raw);
+    if (!parsed.success) {
+      const why = parsed.error.issues[0]?.message ?? "invalid value";
+      throw new ConfigError(variable, `Invalid ${variable} "${String(raw)}": ${why}`, {
+        cause: parsed.error,
+      });
+    }
+    out[key] = parsed.data;
+  }
+  const config = out as Config;
+  if (config.flushMaxEvents > config.maxInflightEvents) {
+    throw new ConfigError(
+      "CONSUMER_FLUSH_MAX_EVENTS",
+      `CONSUMER_FLUSH_MAX_EVENTS "${config.flushMaxEvents}" exceeds CONSUMER_MAX_INFLIGHT_EVENTS "${config.maxInflightEvents}"`,
+    );
+  }
+  return config;
+}
+
+function emptyToUndefined(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === "" ? undefined : v.trim();
+}
