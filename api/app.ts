@@ -2,11 +2,13 @@
  * The Hono app. It is a plain module, so the same app serves under `Deno.serve` in a container and
  * on Deno Deploy; resources come in through `createApp(deps)`.
  */
-import { Hono } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { getLogger, type Sql } from "../shared/mod.ts";
 import { health, ready } from "./routes/health.ts";
 import { pipelineTotals } from "./routes/pipeline_totals.ts";
+import { registerAnalyticsRoutes } from "./routes/analytics/register.ts";
 
 const log = getLogger(["scalestream", "api"]);
 
@@ -16,7 +18,8 @@ export interface AppDeps {
 
 /** Builds the API; errors become RFC 9457 problem documents without stack traces. */
 export function createApp(deps: AppDeps): Hono {
-  const app = new Hono();
+  const app = new OpenAPIHono();
+  registerAnalyticsRoutes(app, deps);
   app.get("/health", (c) => c.json(health()));
   app.get("/ready", async (c) => {
     const r = await ready(deps);
