@@ -3,7 +3,6 @@
  * on Deno Deploy; resources come in through `createApp(deps)`.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { getLogger, type Sql } from "../shared/mod.ts";
 import { health, ready } from "./routes/health.ts";
@@ -17,7 +16,7 @@ export interface AppDeps {
 }
 
 /** Builds the API; errors become RFC 9457 problem documents without stack traces. */
-export function createApp(deps: AppDeps): Hono {
+export function createApp(deps: AppDeps): OpenAPIHono {
   const app = new OpenAPIHono();
   registerAnalyticsRoutes(app, deps);
   app.get("/health", (c) => c.json(health()));
