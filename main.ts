@@ -15,7 +15,12 @@ import {
   startEmbeddedPostgres,
   startEmbeddedSqs,
 } from "./shared/mod.ts";
-import { createConsumer } from "./consumer/mod.ts";
+import {
+  analyticsStages,
+  createAlertDispatcher,
+  createConsumer,
+  startAnalyticsJobs,
+} from "./consumer/mod.ts";
 import { createApp, pipelineTotals } from "./api/mod.ts";
 import {
   createEventSender,
@@ -56,8 +61,25 @@ const sqs = createSqsClient(config, env);
 const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
 log.info("Queue {queueUrl} with dead-letter queue {dlqUrl}", { queueUrl, dlqUrl });
 
-const consumer = createConsumer({ sql, sqs, queueUrl, config, workerId: `dev-${Deno.pid}` });
+const consumer = createConsumer({
+  sql,
+  sqs,
+  queueUrl,
+  config,
+  workerId: `dev-${Deno.pid}`,
+  stages: analyticsStages(config),
+});
 consumer.start();
+const analyticsJobs = startAnalyticsJobs({ sql }, config);
+const alerts = createAlertDispatcher({ sql }, {
+  webhooks: {
+    fraud: config.alertWebhookFraud,
+    inventory: config.alertWebhookInventory,
+    anomaly: config.alertWebhookAnomaly,
+  },
+  maxAttempts: config.alertMaxAttempts,
+});
+alerts.start();
 
 const app = createApp({ sql });
 const server = Deno.serve({
@@ -112,6 +134,8 @@ async function shutdown() {
   stopProducer.abort();
   await producing;
   await consumer.stop();
+  await analyticsJobs.stop();
+  await alerts.stop();
   await server.shutdown();
   await sql.end({ timeout: 5 });
   sqs.destroy();
