@@ -2,7 +2,7 @@
  * The analytics flush stages in their required order, and the periodic analytics loop (session
  * sweep and anomaly detection) a consumer process runs beside its flushes.
  */
-import { type Config, getLogger, type Sql } from "../shared/mod.ts";
+import { type Config, ConfigError, getLogger, type Sql } from "../shared/mod.ts";
 import type { FlushStage } from "./flush_events.ts";
 import { windowsStage } from "./stage_windows.ts";
 import { ordersStage } from "./stage_orders.ts";
@@ -32,27 +32,41 @@ export type AnalyticsConfig = Pick<
   | "anomalyWarmupMinutes"
   | "rejectRateThreshold"
   | "analyticsIntervalMs"
+  | "analyticsStages"
 >;
 
 /**
- * Every analytics stage, in order: sessions take the per-user lock that features rely on, and
- * fraud reads the user features written just before it.
+ * The enabled analytics stages (`ANALYTICS_STAGES`, default all), in order: sessions take the
+ * per-user lock that features rely on, and fraud reads the user features written just before it.
  */
 export function analyticsStages(config: AnalyticsConfig): FlushStage[] {
-  return [
-    windowsStage({ botEventsPerMinute: config.botEventsPerMinute }),
-    ordersStage(),
-    sessionsStage({ timeoutMs: config.sessionTimeoutS * 1000 }),
-    featuresStage(),
-    fraudStage({
+  const on = new Set(config.analyticsStages);
+  if (on.has("fraud") && !on.has("features")) {
+    throw new ConfigError(
+      "ANALYTICS_STAGES",
+      `ANALYTICS_STAGES "${config.analyticsStages.join(",")}": "fraud" needs "features"`,
+    );
+  }
+  const stages: FlushStage[] = [];
+  if (on.has("windows")) {
+    stages.push(windowsStage({ botEventsPerMinute: config.botEventsPerMinute }));
+  }
+  if (on.has("orders")) stages.push(ordersStage());
+  if (on.has("sessions")) stages.push(sessionsStage({ timeoutMs: config.sessionTimeoutS * 1000 }));
+  if (on.has("features")) stages.push(featuresStage({ lockUsers: !on.has("sessions") }));
+  if (on.has("fraud")) {
+    stages.push(fraudStage({
       alertThreshold: config.fraudAlertThreshold,
       highValueCents: config.fraudHighValueCents,
       windowMs: config.fraudWindowS * 1000,
       ipOrders: config.fraudIpOrders,
       velocityOrders: config.fraudVelocityOrders,
-    }),
-    inventoryStage({ alertThreshold: config.inventoryAlertThreshold }),
-  ];
+    }));
+  }
+  if (on.has("inventory")) {
+    stages.push(inventoryStage({ alertThreshold: config.inventoryAlertThreshold }));
+  }
+  return stages;
 }
 
 /** One round of the periodic analytics work: close timed-out sessions, detect anomalies. */

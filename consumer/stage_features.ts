@@ -1,7 +1,7 @@
 /**
  * Per-user feature store and item-to-item co-occurrence, updated in the flush.
  * - `user_features`: recency (last_seen), frequency (events, purchases), monetary value, home
- *   country, category affinity, device and hour-of-day histograms (jsonb counts, merged in SQL).
+ *   country, category affinity, device and hour-of-day histograms (jsonb counts).
  * - `user_hour_products` + `item_pairs`: two products are co-viewed (co-purchased) when one user
  *   viewed (bought) both within the same event-time hour. Pairs are counted when the second of the
  *   two is first stored, so the counts do not depend on arrival order or on flush boundaries.
@@ -11,10 +11,13 @@
  */
 import { revenueCents } from "../shared/mod.ts";
 import type { FlushContext, FlushStage } from "./flush_events.ts";
+import { lockUsers } from "./stage_sessions.ts";
 import { cmp, hourOf, iso, upsertRow } from "./_analytics_util.ts";
 
 export interface FeaturesOptions {
   maxProductsPerHour?: number;
+  /** Take the per-user locks here (when the sessions stage, which takes them, is not enabled). */
+  lockUsers?: boolean;
 }
 
 interface UserRow {
@@ -32,7 +35,11 @@ interface UserRow {
   hours: Record<string, number>;
 }
 
-const bump = (h: Record<string, number>, k: string, n = 1) => h[k] = (h[k] ?? 0) + n;
+type Counts = Record<string, number>;
+const bump = (h: Counts, k: string, n = 1) => h[k] = (h[k] ?? 0) + n;
+function addCounts(into: Counts, from: Counts | null) {
+  for (const [k, n] of Object.entries(from ?? {})) bump(into, k, n);
+}
 
 /** The stage writing `user_features`, `user_hour_products` and `item_pairs`. */
 export function featuresStage(options: FeaturesOptions = {}): FlushStage {
@@ -90,6 +97,20 @@ export function featuresStage(options: FeaturesOptions = {}): FlushStage {
     }
 
     const f = [...users.values()].sort((a, b) => cmp(a.userId, b.userId));
+    if (options.lockUsers) await lockUsers(tx, f.map((r) => r.userId));
+    // Histograms merge in memory: the sessions stage holds the users' locks until commit, so
+    // nobody else changes these rows between this read and the upsert below.
+    const prior = await tx<
+      { user_id: string; categories: Counts; devices: Counts; hours: Counts }[]
+    >`
+      select user_id, categories, devices, hours from user_features
+      where user_id = any(${f.map((r) => r.userId)}::text[])`;
+    for (const p of prior) {
+      const u = users.get(p.user_id)!;
+      addCounts(u.categories, p.categories);
+      addCounts(u.devices, p.devices);
+      addCounts(u.hours, p.hours);
+    }
     await tx`
       insert into user_features as f (user_id, first_seen, last_seen, events, purchases,
         monetary_cents, home_country, segment, last_device, categories, devices, hours)
@@ -114,9 +135,9 @@ export function featuresStage(options: FeaturesOptions = {}): FlushStage {
         segment = excluded.segment,
         last_device = case when excluded.last_seen >= f.last_seen then excluded.last_device
                            else f.last_device end,
-        categories = jsonb_add_counts(f.categories, excluded.categories),
-        devices = jsonb_add_counts(f.devices, excluded.devices),
-        hours = jsonb_add_counts(f.hours, excluded.hours)`;
+        categories = excluded.categories,
+        devices = excluded.devices,
+        hours = excluded.hours`;
 
     if (touches.size === 0) return;
     const t = [...touches.values()].sort((a, b) =>

@@ -78,16 +78,17 @@ export function fraudStage(options: FraudOptions): FlushStage {
     const [windowCounts, profiles] = await Promise.all([
       tx<{ i: number; ip_orders: number; user_orders: number }[]>`
         select x.i::int as i,
-          coalesce(sum(c.orders) filter (where c.kind = 'ip'), 0)::int as ip_orders,
-          coalesce(sum(c.orders) filter (where c.kind = 'user'), 0)::int as user_orders
+          coalesce((select sum(c.orders) from fraud_counters c
+                    where c.kind = 'ip' and c.key = x.ip and c.bucket between x.lo and x.hi), 0)::int
+            as ip_orders,
+          coalesce((select sum(c.orders) from fraud_counters c
+                    where c.kind = 'user' and c.key = x.usr and c.bucket between x.lo and x.hi), 0)::int
+            as user_orders
         from unnest(${purchases.map((p) => p.ip ?? "")}::text[],
           ${purchases.map((p) => p.userId)}::text[],
           ${purchases.map((p) => iso(minuteOf(p.timeMs) - span))}::timestamptz[],
           ${purchases.map((p) => iso(minuteOf(p.timeMs)))}::timestamptz[])
-          with ordinality as x(ip, usr, lo, hi, i)
-        join fraud_counters c on c.bucket between x.lo and x.hi and (
-          (c.kind = 'ip' and c.key = x.ip) or (c.kind = 'user' and c.key = x.usr))
-        group by x.i`,
+          with ordinality as x(ip, usr, lo, hi, i)`,
       tx<{ user_id: string; first_seen: Date; home_country: string }[]>`
         select user_id, first_seen, home_country from user_features
         where user_id = any(${[...new Set(purchases.map((p) => p.userId))]}::text[])`,

@@ -4,11 +4,27 @@
  * Out-of-order arrival: a flush's events are cut into runs, then merged with every stored session
  * of the user within the timeout of a run; an event that bridges two stored sessions merges them
  * into the earlier one (the later one is deleted). Concurrent consumers serialise per user on a
- * transaction-scoped advisory lock, taken in sorted order.
+ * transaction-scoped advisory lock (users hashed into 64 buckets), taken in sorted order.
  */
-import type { Sql } from "../shared/mod.ts";
+import type { Sql, Tx } from "../shared/mod.ts";
 import type { FlushContext, FlushStage } from "./flush_events.ts";
 import { cmp, iso } from "./_analytics_util.ts";
+
+/**
+ * Users map onto this many advisory locks (a power of two): few enough that a flush never strains
+ * the shared lock table (max_locks_per_transaction), enough that unrelated users rarely wait.
+ */
+export const USER_LOCK_BUCKETS = 64;
+const LOCK_SPACE = 0x5e55; // first key of the two-key advisory lock, reserved for user locks
+
+/** Takes the per-user locks (bucketed, sorted) until the transaction ends. */
+export async function lockUsers(tx: Tx, users: readonly string[]): Promise<void> {
+  const buckets = USER_LOCK_BUCKETS - 1;
+  await tx`
+    select count(pg_advisory_xact_lock(${LOCK_SPACE}, k)) from (
+      select distinct (hashtext(u) & ${buckets}) as k from unnest(${users}::text[]) u
+      order by 1) t`;
+}
 
 export interface SessionsOptions {
   /** Inactivity that ends a session, in milliseconds (30 minutes by default). */
@@ -96,10 +112,7 @@ export function sessionsStage(options: SessionsOptions): FlushStage {
     const users = [...byUser.keys()].sort(cmp);
     const lo = users.map((u) => iso(byUser.get(u)![0]!.start - timeout));
     const hi = users.map((u) => iso(byUser.get(u)!.at(-1)!.last + timeout));
-    await tx`
-      select count(pg_advisory_xact_lock(k)) from (
-        select distinct hashtextextended('session:' || u, 0) as k from unnest(${users}::text[]) u
-        order by 1) t`;
+    await lockUsers(tx, users);
     const stored = await tx<SessionRow[]>`
       select s.session_id, s.user_id, s.started_at, s.last_at, s.events, s.page_views, s.purchases,
              s.entry_page, s.entry_page_at, s.exit_page, s.exit_page_at, s.device_type, s.country,
@@ -224,7 +237,7 @@ export async function sweepSessions(
   const cutoff = iso(nowMs - options.timeoutMs);
   const rows = await deps.sql`
     update sessions set closed = true, closed_at = ${iso(nowMs)}
-    where not closed and last_at < ${cutoff}
+    where not closed and started_at < ${cutoff} and last_at < ${cutoff}
     returning 1`;
   return rows.length;
 }

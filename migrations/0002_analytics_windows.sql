@@ -77,3 +77,10 @@ create table orders (
   cancelled_at  timestamptz
 );
 create index orders_user on orders (user_id, purchased_at);
+
+-- Counters are updated in place: leave room on each page for HOT updates.
+alter table agg_minute_dims set (fillfactor = 80);
+alter table agg_geo_minute set (fillfactor = 80);
+alter table agg_product_minute set (fillfactor = 80);
+alter table active_user_minute set (fillfactor = 80);
+alter table orders set (fillfactor = 80);

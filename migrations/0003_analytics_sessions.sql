@@ -20,5 +20,9 @@ create table sessions (
   closed            boolean     not null default false,
   closed_at         timestamptz
 );
-create index sessions_user on sessions (user_id, last_at);
-create index sessions_open on sessions (last_at) where not closed;
+-- No index covers last_at or the counters, so extending a session is a HOT update (fillfactor
+-- leaves room on the page). The sweep finds open sessions by start: last_at < cutoff implies
+-- started_at < cutoff.
+alter table sessions set (fillfactor = 80);
+create index sessions_user on sessions (user_id, started_at);
+create index sessions_open on sessions (started_at) where not closed;

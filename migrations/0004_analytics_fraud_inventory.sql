@@ -89,3 +89,8 @@ create table alert_deliveries (
   duration_ms  integer     not null
 );
 create index alert_deliveries_alert on alert_deliveries (alert_id);
+
+-- Counters are updated in place: leave room on each page for HOT updates.
+alter table fraud_counters set (fillfactor = 80);
+alter table user_risk set (fillfactor = 80);
+alter table inventory set (fillfactor = 80);

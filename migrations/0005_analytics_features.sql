@@ -23,13 +23,6 @@ create table anomaly_baselines (
   n           integer not null
 );
 
--- Adds two jsonb objects of numbers key by key: the merge used for per-user histograms.
-create or replace function jsonb_add_counts(a jsonb, b jsonb) returns jsonb
-language sql immutable as $$
-  select coalesce(jsonb_object_agg(k, coalesce((a ->> k)::numeric, 0) + coalesce((b ->> k)::numeric, 0)), '{}'::jsonb)
-  from (select jsonb_object_keys(coalesce(a, '{}'::jsonb)) union select jsonb_object_keys(coalesce(b, '{}'::jsonb))) t(k)
-$$;
-
 -- Per-user feature store: recency, frequency, monetary value, category affinity, device and
 -- time-of-day context. Histograms are jsonb {key: count}.
 create table user_features (
@@ -65,3 +58,7 @@ create table item_pairs (
   co_purchases bigint not null default 0,
   primary key (product_a, product_b)
 );
+
+-- Counters are updated in place: leave room on each page for HOT updates.
+alter table user_features set (fillfactor = 80);
+alter table item_pairs set (fillfactor = 80);

@@ -76,6 +76,12 @@ const SETTINGS = {
   alertWebhookAnomaly: ["ALERT_WEBHOOK_ANOMALY", z.string().url().optional()],
   alertMaxAttempts: ["ALERT_MAX_ATTEMPTS", int(1, 100).default(8)],
   retentionDays: ["RETENTION_DAYS", int(1, 3650).default(7)],
+  analyticsStages: [
+    "ANALYTICS_STAGES",
+    z.string().default("windows,orders,sessions,features,fraud,inventory").transform((s) =>
+      s.split(",").map((x) => x.trim()).filter((x) => x !== "")
+    ).pipe(z.array(z.enum(["windows", "orders", "sessions", "features", "fraud", "inventory"]))),
+  ],
 
   logLevel: [
     "LOG_LEVEL",

@@ -153,3 +153,12 @@ Deno.test("a cancellation arriving before its purchase still nets the revenue ou
     await db.close();
   }
 });
+
+Deno.test("ANALYTICS_STAGES selects stages and rejects unknown or inconsistent lists", async () => {
+  const { loadConfig, ConfigError } = await import("../shared/mod.ts");
+  const { analyticsStages } = await import("../consumer/analytics_stages.ts");
+  assert.equal(analyticsStages(loadConfig({})).length, 6);
+  assert.equal(analyticsStages(loadConfig({ ANALYTICS_STAGES: "windows, orders" })).length, 2);
+  assert.throws(() => loadConfig({ ANALYTICS_STAGES: "windows,bogus" }), ConfigError);
+  assert.throws(() => analyticsStages(loadConfig({ ANALYTICS_STAGES: "fraud" })), ConfigError);
+});
