@@ -35,6 +35,8 @@ export interface GeneratorOptions {
   mix?: Partial<Record<EventType, number>>;
   /** Median think time between two events of a session, in simulated milliseconds. */
   medianDwellMs?: number;
+  /** Sessions open at once (default a quarter of the users, at most 500). */
+  concurrentSessions?: number;
 }
 
 /** Default mix: mostly browsing, a few purchases, as in seed 002's volumes. */
@@ -157,6 +159,8 @@ export function createGenerator(options: GeneratorOptions = {}): Generator {
   const userShare = total - mix.inventory_update;
   const inventoryShare = mix.inventory_update / total;
   const medianDwellMs = options.medianDwellMs ?? 12_000;
+  const concurrency = options.concurrentSessions ??
+    Math.max(1, Math.min(500, Math.ceil(users.length / 4)));
   const orderPrefix = `o-${(seed >>> 0).toString(36)}-`;
   let orders = 0;
 
@@ -284,15 +288,21 @@ export function createGenerator(options: GeneratorOptions = {}): Generator {
     };
   }
 
-  /** The session to advance at `timeMs`: the one due soonest, or a newly arriving shopper. */
+  /**
+   * The session to advance at `timeMs`: one whose think time is over, else a newly arriving shopper
+   * while fewer than `concurrency` sessions are open, else the session due soonest, early. Keeping
+   * the number of open sessions bounded makes the event mix the same at any rate and from the first
+   * seconds of a run; think times order the steps, and real gaps in `timeMs` (low rates, pauses)
+   * still end sessions by the inactivity timeout.
+   */
   function sessionFor(timeMs: number): Session {
     if (heap.length > 0 && heap[0]!.dueMs <= timeMs) return pop();
-    for (let tries = 0; tries < 4 && active.size < users.length; tries++) {
-      const user = pick(random, users);
-      if (!active.has(user.userId)) return startSession(user, timeMs);
+    if (active.size < concurrency) {
+      for (let tries = 0; tries < 4; tries++) {
+        const user = pick(random, users);
+        if (!active.has(user.userId)) return startSession(user, timeMs);
+      }
     }
-    // Everyone is browsing: the soonest session steps early (the rate asks for more events than
-    // the population would make at its own pace).
     return heap.length > 0 ? pop() : startSession(pick(random, users), timeMs);
   }
 
