@@ -306,7 +306,8 @@ async function importCommand(config: Config, values: Values, file: string | unde
   const { sender, ledger } = delivery;
   const result = await importCsv(file, {
     send: (event) => sender.send(event, metaOf("unique", event)),
-    onRowError: (e) => log.warning("{file}:{line}: {reason}", { file, ...e }),
+    // The row report is the command's output, in the compiler-style form editors can jump to.
+    onRowError: (e) => console.error(`${file}:${e.line}: ${e.reason}`),
   });
   await sender.flush();
   const totals = ledger.totals();
