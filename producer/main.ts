@@ -257,13 +257,18 @@ async function produce(config: Config, values: Values): Promise<number> {
   });
   const printer = progressPrinter(log, sender);
   const started = performance.now();
+  let maxLagMs = 0;
   const result = await runProducer({
     rateAt,
     durationMs,
     maxEvents,
     signal: abort.signal,
-    onProgress: printer.print,
+    onProgress: (p) => {
+      maxLagMs = Math.max(maxLagMs, p.maxLagMs);
+      printer.print(p);
+    },
   }, { next: source.next, sender });
+  maxLagMs = Math.max(maxLagMs, result.maxLagMs);
   const flushedS = (performance.now() - started) / 1000;
   printer.end();
 
@@ -284,6 +289,8 @@ async function produce(config: Config, values: Values): Promise<number> {
     sentRate: windowS > 0 ? Math.round(result.sent / windowS) : 0,
     ackedRate: flushedS > 0 ? Math.round(sender.stats.ackedEvents / flushedS) : 0,
     accuracy: result.due > 0 ? Number((result.sent / result.due).toFixed(4)) : 1,
+    /** Longest an event waited past its due time before the sender took it. */
+    maxLagMs,
     injected: source.counts,
   };
   log.info("Done: {summary}", { summary });
