@@ -16,7 +16,7 @@ import {
   startEmbeddedSqs,
 } from "./shared/mod.ts";
 import { createConsumer } from "./consumer/mod.ts";
-import { createApp, pipelineTotals } from "./api/mod.ts";
+import { apiOptionsFromConfig, createApp, pipelineTotals } from "./api/mod.ts";
 import {
   createEventSender,
   createGenerator,
@@ -59,7 +59,7 @@ log.info("Queue {queueUrl} with dead-letter queue {dlqUrl}", { queueUrl, dlqUrl 
 const consumer = createConsumer({ sql, sqs, queueUrl, config, workerId: `dev-${Deno.pid}` });
 consumer.start();
 
-const app = createApp({ sql });
+const app = createApp({ sql, sqs, queueUrl, dlqUrl, ...(await apiOptionsFromConfig(config)) });
 const server = Deno.serve({
   port: config.port,
   hostname: config.host,
@@ -112,6 +112,7 @@ async function shutdown() {
   stopProducer.abort();
   await producing;
   await consumer.stop();
+  await app.close();
   await server.shutdown();
   await sql.end({ timeout: 5 });
   sqs.destroy();
