@@ -126,7 +126,11 @@ export async function listApiKeys(
   }));
 }
 
-/** Resolves presented keys; `open()` is true when no key is configured anywhere. */
+/**
+ * Resolves presented keys. `open()` is true when no key was ever configured: none in the
+ * environment and no row (live or revoked) in the table, so revoking the last key never opens the
+ * API again.
+ */
 export interface KeyStore {
   lookup(key: string): Promise<ApiKeyRecord | null>;
   open(): Promise<boolean>;
@@ -157,7 +161,7 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
     if (tableCount && tableCount.until > now()) return tableCount.n;
     const [row] = await options.sql<{ n: number }[]>`
       select case when to_regclass('api_keys') is null then 0
-             else (select count(*) from api_keys where revoked_at is null) end::int as n`;
+             else (select count(*) from api_keys) end::int as n`;
     tableCount = { n: row?.n ?? 0, until: now() + cacheMs };
     return tableCount.n;
   }
