@@ -182,15 +182,20 @@ export function createApp(deps: AppDeps): ApiApp {
       "Not required when the server has no keys configured (local development).",
   });
   registerEventSchema(app.openAPIRegistry);
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "ScaleStream API",
-      version: "1.0.0",
-      description: "Real-time e-commerce event pipeline: ingestion, event status, pipeline " +
-        "health and analytics. Errors are RFC 9457 problem documents.",
-    },
-  });
+  // Generated on first request (after every route, analytics included, is registered), then reused.
+  let openapi: unknown;
+  app.get("/openapi.json", (c) =>
+    c.json(
+      openapi ??= app.getOpenAPI31Document({
+        openapi: "3.1.0",
+        info: {
+          title: "ScaleStream API",
+          version: "1.0.0",
+          description: "Real-time e-commerce event pipeline: ingestion, event status, pipeline " +
+            "health and analytics. Errors are RFC 9457 problem documents.",
+        },
+      }),
+    ));
   app.get("/docs", (c) => c.html(DOCS_HTML));
 
   app.notFound((c) => problemResponse(c, 404, `No route for "${c.req.path}"`));

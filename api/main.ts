@@ -41,7 +41,16 @@ const sql = createSql(config.databaseUrl, {
 });
 
 if (Deno.args[0] === "apikey") {
-  const code = await apikey(Deno.args.slice(1), sql);
+  const code = await apikey(Deno.args.slice(1), sql).catch((err) => {
+    const code = String((err as { code?: string }).code ?? "");
+    if (!(err instanceof RangeError || code === "23505" || code.startsWith("ERR_PARSE_ARGS"))) {
+      throw err;
+    }
+    console.error(
+      (err as { code?: string }).code === "23505" ? "A key of that name exists" : err.message,
+    );
+    return 2;
+  });
   await sql.end({ timeout: 5 });
   Deno.exit(code);
 }
