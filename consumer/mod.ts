@@ -22,3 +22,9 @@ export {
   type FlushResult,
   type FlushStage,
 } from "./flush_events.ts";
+export {
+  type ConsumerMetrics,
+  type ConsumerMetricsHooks,
+  createConsumerMetrics,
+  E2E_LATE_AFTER_S,
+} from "./metrics.ts";
