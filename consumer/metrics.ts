@@ -143,7 +143,8 @@ export function createConsumerMetrics(
   });
   const e2e = new Histogram({
     name: "scalestream_e2e_latency_seconds",
-    help: `Event timestamp to commit, per newly stored event; events later than ${E2E_LATE_AFTER_S} s are counted in scalestream_e2e_late_events_total instead`,
+    help:
+      `Event timestamp to commit, per newly stored event; events later than ${E2E_LATE_AFTER_S} s are counted in scalestream_e2e_late_events_total instead`,
     buckets: [...LATENCY_BUCKETS_S],
     registers: [registry],
   });

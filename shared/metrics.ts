@@ -211,7 +211,8 @@ export function instrumentSqsClient(sqs: SQSClient, registry: Registry): void {
   instrumented.add(sqs);
   const requests = new Counter({
     name: "scalestream_sqs_requests_total",
-    help: "SQS API requests by operation and outcome (ok, partial = some batch entries failed, error)",
+    help:
+      "SQS API requests by operation and outcome (ok, partial = some batch entries failed, error)",
     labelNames: ["operation", "outcome"],
     registers: [registry],
   });

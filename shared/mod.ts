@@ -56,8 +56,8 @@ export {
   metricsText,
   Registry,
   serveMetrics,
-  tracer,
   TRACEPARENT_ATTRIBUTE,
+  tracer,
 } from "./metrics.ts";
 export {
   createQueueDepthMonitor,

@@ -72,7 +72,8 @@ export function createQueueDepthMonitor(
 
   new Gauge({
     name: "scalestream_queue_messages",
-    help: "Approximate messages in the source queue and the DLQ, by state (visible, not_visible, delayed)",
+    help:
+      "Approximate messages in the source queue and the DLQ, by state (visible, not_visible, delayed)",
     labelNames: ["queue", "state"],
     registers: [registry],
     collect() {
