@@ -1,6 +1,12 @@
 /** `deno task api`: serves the Hono app over HTTP (container entry). */
-import { createSql, getLogger, loadConfig, setupLogging } from "../shared/mod.ts";
-import { createApp } from "./mod.ts";
+import {
+  createMetricsRegistry,
+  createSql,
+  getLogger,
+  loadConfig,
+  setupLogging,
+} from "../shared/mod.ts";
+import { createApp, withMetrics } from "./mod.ts";
 
 const config = loadConfig();
 await setupLogging({ level: config.logLevel, format: config.logFormat });
@@ -14,12 +20,12 @@ const sql = createSql(config.databaseUrl, {
   statementTimeoutMs: config.dbStatementTimeoutMs,
   applicationName: "scalestream-api",
 });
-const app = createApp({ sql });
+const app = withMetrics(createApp({ sql }), createMetricsRegistry());
 const server = Deno.serve({
   port: config.port,
   hostname: config.host,
   onListen: ({ hostname, port }) =>
-    log.info("API listening on http://{hostname}:{port}", { hostname, port }),
+    log.info("API listening on http://{hostname}:{port} (metrics at /metrics)", { hostname, port }),
 }, app.fetch);
 const shutdown = async () => {
   await server.shutdown();

@@ -2,7 +2,7 @@
  * API metrics: a Hono middleware that counts and times every request by method, route pattern
  * (`/v1/orders/:id`, never the raw path, so the label set stays small) and status.
  */
-import type { MiddlewareHandler } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { Counter, DURATION_BUCKETS_S, Histogram, type Registry } from "../shared/mod.ts";
 
@@ -47,4 +47,19 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
     }
   };
   return { middleware };
+}
+
+/**
+ * Wraps an app so every request is counted and `GET /metrics` serves `registry`: for apps that do
+ * not take `deps.middleware` / `deps.metrics` themselves.
+ */
+export function withMetrics(app: Hono, registry: Registry): Hono {
+  const outer = new Hono();
+  outer.use(createApiMetrics(registry).middleware);
+  outer.get(
+    "/metrics",
+    async (c) => c.body(await registry.metrics(), 200, { "content-type": registry.contentType }),
+  );
+  outer.route("/", app);
+  return outer;
 }

@@ -13,13 +13,17 @@
 import type { Message } from "@aws-sdk/client-sqs";
 import {
   Counter,
+  createMetricsRegistry,
+  createQueueDepthMonitor,
   derivedCounter,
   derivedGauge,
   DURATION_BUCKETS_S,
   getLogger,
   Histogram,
+  instrumentSqsClient,
   isTransientDbError,
   LATENCY_BUCKETS_S,
+  type QueueDepthMonitor,
   type Registry,
   type Sql,
   type SQSClient,
@@ -258,6 +262,37 @@ export function createConsumerMetrics(
   }
 
   return { onFlush, instrumentSql };
+}
+
+/**
+ * Everything a consumer program needs in one call: a registry with process metrics, the SQS client
+ * instrumented, the consumer's metrics, and the queue-depth poller (started unless
+ * `queueDepthIntervalMs` is 0). Serve `text` at `GET /metrics`.
+ */
+export function startConsumerMetrics(
+  options: ConsumerMetricsHooks & {
+    sqs: SQSClient;
+    queueUrl: string;
+    dlqUrl: string;
+    queueDepthIntervalMs: number;
+  },
+): ConsumerMetrics & {
+  registry: Registry;
+  depth: QueueDepthMonitor;
+  text: () => Promise<string>;
+  stop(): void;
+} {
+  const registry = createMetricsRegistry();
+  instrumentSqsClient(options.sqs, registry);
+  const metrics = createConsumerMetrics(registry, options);
+  const depth = createQueueDepthMonitor(registry, {
+    sqs: options.sqs,
+    queueUrl: options.queueUrl,
+    dlqUrl: options.dlqUrl,
+    intervalMs: options.queueDepthIntervalMs || 5000,
+  });
+  if (options.queueDepthIntervalMs > 0) depth.start();
+  return { ...metrics, registry, depth, text: () => registry.metrics(), stop: () => depth.stop() };
 }
 
 /** The part of the SDK's middleware stack used here. */

@@ -27,4 +27,5 @@ export {
   type ConsumerMetricsHooks,
   createConsumerMetrics,
   E2E_LATE_AFTER_S,
+  startConsumerMetrics,
 } from "./metrics.ts";

@@ -4,11 +4,15 @@
  * producer has no other HTTP server to hang it on.
  */
 import {
+  createMetricsRegistry,
   derivedCounter,
   derivedGauge,
+  instrumentSqsClient,
+  logMetricsEndpoint,
   type MetricsServer,
   type Registry,
   serveMetrics,
+  type SQSClient,
 } from "../shared/mod.ts";
 import type { SenderStats } from "./event_sender.ts";
 import type { Progress } from "./run_producer.ts";
@@ -81,4 +85,19 @@ export async function serveProducerMetrics(
 ): Promise<MetricsServer | undefined> {
   if (options.port === 0) return undefined;
   return await serveMetrics(registry, options);
+}
+
+/**
+ * Everything a producer program needs in one call: a registry with process metrics, the SQS
+ * client instrumented, the producer's metrics, and `/metrics` served on `port` (0 = off).
+ */
+export async function startProducerMetrics(
+  options: ProducerMetricsHooks & { sqs: SQSClient; port: number; hostname?: string },
+): Promise<ProducerMetrics & { registry: Registry; server?: MetricsServer }> {
+  const registry = createMetricsRegistry();
+  instrumentSqsClient(options.sqs, registry);
+  const metrics = createProducerMetrics(registry, options);
+  const server = await serveProducerMetrics(registry, options);
+  if (server) logMetricsEndpoint("producer", server.url);
+  return { ...metrics, registry, ...(server ? { server } : {}) };
 }

@@ -32,4 +32,5 @@ export {
   type ProducerMetrics,
   type ProducerMetricsHooks,
   serveProducerMetrics,
+  startProducerMetrics,
 } from "./metrics.ts";

@@ -56,6 +56,10 @@ const SETTINGS = {
   port: ["PORT", int(0, 65_535).default(8080)],
   host: ["HOST", z.string().min(1).default("127.0.0.1")],
 
+  // Monitoring (issue 7): the producer's own /metrics port (0 = off) and the queue-depth poll.
+  producerMetricsPort: ["PRODUCER_METRICS_PORT", int(0, 65_535).default(0)],
+  queueDepthIntervalMs: ["QUEUE_DEPTH_INTERVAL_MS", int(0, 3_600_000).default(5000)],
+
   logLevel: [
     "LOG_LEVEL",
     z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
