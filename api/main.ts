@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import {
   type Config,
+  createMetricsRegistry,
   createSql,
   createSqsClient,
   ensureQueues,
@@ -19,6 +20,7 @@ import {
   apiOptionsFromConfig,
   cloudwatchOldestAge,
   createApiKey,
+  createApiMetrics,
   createApp,
   createKeyStore,
   listApiKeys,
@@ -106,6 +108,7 @@ async function serve(config: Config, sql: Sql) {
   const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
   const options = await apiOptionsFromConfig(config);
   const keyStore = createKeyStore({ keys: options.apiKeys, sql });
+  const registry = createMetricsRegistry();
   if (await keyStore.open()) {
     log.warn(
       "NO API KEYS CONFIGURED: every /v1 route is open. Set API_KEYS or run `deno task apikey create`.",
@@ -118,6 +121,8 @@ async function serve(config: Config, sql: Sql) {
     dlqUrl,
     keyStore,
     ...options,
+    metrics: () => registry.metrics(),
+    middleware: [createApiMetrics(registry).middleware],
     ...(config.apiCloudwatchAge && !config.sqsEndpoint
       ? {
         oldestMessageAgeS: cloudwatchOldestAge({
@@ -131,7 +136,10 @@ async function serve(config: Config, sql: Sql) {
     port: config.port,
     hostname: config.host,
     onListen: ({ hostname, port }) =>
-      log.info("API listening on http://{hostname}:{port} (docs at /docs)", { hostname, port }),
+      log.info("API listening on http://{hostname}:{port} (docs at /docs, metrics at /metrics)", {
+        hostname,
+        port,
+      }),
   }, app.fetch);
   let stopping = false;
   const shutdown = async () => {

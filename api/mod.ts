@@ -25,3 +25,4 @@ export {
   MAX_EVENTS_PER_REQUEST,
 } from "./routes/ingest_events.ts";
 export { cloudwatchOldestAge } from "./cloudwatch_oldest_age.ts";
+export { type ApiMetrics, createApiMetrics, withMetrics } from "./metrics.ts";

@@ -64,6 +64,10 @@ const SETTINGS = {
   apiStreamIntervalMs: ["API_STREAM_INTERVAL_MS", int(100, 60_000).default(1000)],
   apiCloudwatchAge: ["API_CLOUDWATCH_AGE", bool.default(false)],
 
+  // Monitoring (issue 7): the producer's own /metrics port (0 = off) and the queue-depth poll.
+  producerMetricsPort: ["PRODUCER_METRICS_PORT", int(0, 65_535).default(0)],
+  queueDepthIntervalMs: ["QUEUE_DEPTH_INTERVAL_MS", int(0, 3_600_000).default(5000)],
+
   logLevel: [
     "LOG_LEVEL",
     z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
