@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import {
   type Config,
   ConfigError,
+  createMetricsRegistry,
   createSqsClient,
   ensureQueues,
   getLogger,
@@ -20,6 +21,7 @@ import {
   createGenerator,
   createHttpSender,
   createLedger,
+  createProducerMetrics,
   type EventSender,
   INJECTION_KINDS,
   type InjectionRates,
@@ -28,9 +30,11 @@ import {
   parseDuration,
   parseMix,
   parseRateProfile,
-  type Progress,
   runProducer,
+  type RunProgress,
   type SentMeta,
+  serveProducerMetrics,
+  startProducerMetrics,
 } from "./mod.ts";
 import { importCsv } from "./import_csv.ts";
 
@@ -69,7 +73,7 @@ Delivery
 
 Environment: SQS_ENDPOINT, SQS_QUEUE_NAME, PRODUCER_MAX_MESSAGE_BYTES, PRODUCER_LINGER_MS,
 PRODUCER_MAX_INFLIGHT_BATCHES, LATE_HORIZON_S, FUTURE_SKEW_S, API_URL, SCALESTREAM_API_KEY …
-(see README.md, section Producer). Exit status: 0 done, 1 some events failed, 2 bad usage.`;
+PRODUCER_METRICS_PORT (see README.md, section Producer). Exit status: 0 done, 1 some events failed, 2 bad usage.`;
 
 class UsageError extends Error {
   override name = "UsageError";
@@ -133,7 +137,19 @@ interface Delivery {
   sender: EventSender<SentMeta>;
   ledger: ReturnType<typeof createLedger>;
   describe: string;
+  sqs?: SQSClient;
   close(): void;
+}
+
+/** `GET /metrics` on `PRODUCER_METRICS_PORT` (0 = off); the SQS client is instrumented when used. */
+async function startMetrics(config: Config, delivery: Delivery) {
+  const stats = () => delivery.sender.stats;
+  const port = config.producerMetricsPort;
+  if (delivery.sqs) return await startProducerMetrics({ sqs: delivery.sqs, stats, port });
+  const registry = createMetricsRegistry();
+  const metrics = createProducerMetrics(registry, { stats });
+  const server = await serveProducerMetrics(registry, { port });
+  return { ...metrics, ...(server ? { server } : {}) };
 }
 
 async function openDelivery(config: Config, values: Values): Promise<Delivery> {
@@ -163,6 +179,7 @@ async function openDelivery(config: Config, values: Values): Promise<Delivery> {
   return {
     ledger,
     describe: queueUrl,
+    sqs,
     sender: createEventSender<SentMeta>({
       sqs,
       queueUrl,
@@ -185,7 +202,7 @@ function progressPrinter(log: ReturnType<typeof getLogger>, sender: EventSender<
   const tty = Deno.stderr.isTerminal();
   const encoder = new TextEncoder();
   return {
-    print(p: Progress) {
+    print(p: RunProgress) {
       const s = sender.stats;
       const line = `${(p.elapsedMs / 1000).toFixed(0)}s target ${Math.round(p.targetRate)}/s ` +
         `achieved ${Math.round(p.windowRate)}/s (avg ${Math.round(p.achievedRate)}/s) ` +
@@ -240,6 +257,7 @@ async function produce(config: Config, values: Values): Promise<number> {
 
   const delivery = await openDelivery(config, values);
   const { sender, ledger } = delivery;
+  const metrics = await startMetrics(config, delivery);
   const abort = new AbortController();
   const onSignal = () => {
     if (abort.signal.aborted) Deno.exit(130); // second Ctrl-C: give up on the flush
@@ -265,6 +283,7 @@ async function produce(config: Config, values: Values): Promise<number> {
     signal: abort.signal,
     onProgress: (p) => {
       maxLagMs = Math.max(maxLagMs, p.maxLagMs);
+      metrics.observeProgress(p);
       printer.print(p);
     },
   }, { next: source.next, sender });
@@ -296,6 +315,7 @@ async function produce(config: Config, values: Values): Promise<number> {
   log.info("Done: {summary}", { summary });
   console.log(JSON.stringify(summary));
   await writeLedger(values.ledger, { ...totals, seed, injected: source.counts });
+  await metrics.server?.shutdown();
   delivery.close();
   return totals.failed > 0 ? 1 : 0;
 }

@@ -66,5 +66,18 @@ export {
   type SentKind,
   type SentMeta,
 } from "./ledger.ts";
-export { type Progress, type RunOptions, runProducer, uniqueEvents } from "./run_producer.ts";
+export {
+  type Progress,
+  type RunOptions,
+  runProducer,
+  type RunProgress,
+  uniqueEvents,
+} from "./run_producer.ts";
 export { parseDuration } from "./parse_duration.ts";
+export {
+  createProducerMetrics,
+  type ProducerMetrics,
+  type ProducerMetricsHooks,
+  serveProducerMetrics,
+  startProducerMetrics,
+} from "./metrics.ts";

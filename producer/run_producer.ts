@@ -16,7 +16,7 @@ export interface RunOptions {
   maxEvents?: number | undefined;
   signal?: AbortSignal;
   /** Called about once a second with progress. */
-  onProgress?: (p: Progress) => void;
+  onProgress?: (p: RunProgress) => void;
   /** How often progress is reported, in milliseconds (default 1000). */
   progressEveryMs?: number;
   now?: () => number;
@@ -31,6 +31,10 @@ export interface Progress {
   sent: number;
   /** Events sent per second since the start. */
   achievedRate: number;
+}
+
+/** Progress as `runProducer` reports it, with the figures of the last reporting interval. */
+export interface RunProgress extends Progress {
   /** Events sent per second since the previous report. */
   windowRate: number;
   /** The largest delay between an event's due time and its hand-over to the sender, since the last report. */
@@ -48,7 +52,7 @@ const TICK_MS = 5;
  * Sends events at the target rate until the duration, the event count or the signal ends it, then
  * flushes the sender. Returns the progress at the end of the production window.
  */
-export async function runProducer(opts: RunOptions, deps: RunDeps): Promise<Progress> {
+export async function runProducer(opts: RunOptions, deps: RunDeps): Promise<RunProgress> {
   const now = opts.now ?? Date.now;
   const every = opts.progressEveryMs ?? 1000;
   const start = now();
@@ -60,9 +64,9 @@ export async function runProducer(opts: RunOptions, deps: RunDeps): Promise<Prog
   let maxLagMs = 0;
   const maxEvents = opts.maxEvents ?? Infinity;
   const endMs = opts.durationMs === undefined ? Infinity : start + opts.durationMs;
-  const progress = (t: number): Progress => {
+  const progress = (t: number): RunProgress => {
     const elapsedMs = t - start;
-    const p: Progress = {
+    const p: RunProgress = {
       elapsedMs,
       targetRate: opts.rateAt(Math.min(elapsedMs, endMs - start)),
       due: Math.floor(due),
