@@ -8,7 +8,7 @@ import {
   migrate,
   setupLogging,
 } from "../shared/mod.ts";
-import { createConsumer } from "./mod.ts";
+import { createConsumer, startConsumerMetrics } from "./mod.ts";
 
 const config = loadConfig();
 await setupLogging({ level: config.logLevel, format: config.logFormat });
@@ -26,14 +26,29 @@ const sql = createSql(config.databaseUrl, {
 });
 await migrate(sql);
 const sqs = createSqsClient(config, Deno.env.toObject());
-const { queueUrl } = await ensureQueues(sqs, config);
+const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
 const workerId = config.workerId ?? `${Deno.hostname()}-${Deno.pid}`;
-const consumer = createConsumer({ sql, sqs, queueUrl, config, workerId });
+const metrics = startConsumerMetrics({
+  sqs,
+  queueUrl,
+  dlqUrl,
+  stats: () => consumer.stats,
+  queueDepthIntervalMs: config.queueDepthIntervalMs,
+});
+const consumer = createConsumer({
+  sql: metrics.instrumentSql(sql),
+  sqs,
+  queueUrl,
+  config,
+  workerId,
+  onFlush: metrics.onFlush,
+});
 consumer.start();
 
 const shutdown = async (signal: string) => {
   log.info("{signal} received; draining", { signal });
   await consumer.stop();
+  metrics.stop();
   await sql.end({ timeout: 5 });
   sqs.destroy();
   Deno.exit(0);

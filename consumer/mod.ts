@@ -22,3 +22,10 @@ export {
   type FlushResult,
   type FlushStage,
 } from "./flush_events.ts";
+export {
+  type ConsumerMetrics,
+  type ConsumerMetricsHooks,
+  createConsumerMetrics,
+  E2E_LATE_AFTER_S,
+  startConsumerMetrics,
+} from "./metrics.ts";
