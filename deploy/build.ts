@@ -35,14 +35,47 @@ export function permissionsOf(program: Program): string[] {
 /** The repository root (this file is `deploy/build.ts`). */
 export const ROOT: URL = new URL("../", import.meta.url);
 
+/**
+ * npm package folders `deno compile` 2.9 cannot embed: it overflows its stack on the test data of
+ * `bintrees` (a dependency of prom-client), the regression reported as denoland/deno#36746. None of
+ * them is code the programs load.
+ */
+const UNEMBEDDABLE_NPM_DIRS = [["bintrees", "test"]] as const;
+
+/** The existing folders of {@linkcode UNEMBEDDABLE_NPM_DIRS} in the npm cache, as `--exclude` args. */
+export async function npmExcludes(): Promise<string[]> {
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const npmCache = (JSON.parse(new TextDecoder().decode(stdout)) as { npmCache?: string })
+    .npmCache;
+  if (!npmCache) return [];
+  const out: string[] = [];
+  for (const [pkg, sub] of UNEMBEDDABLE_NPM_DIRS) {
+    const base = `${npmCache}/registry.npmjs.org/${pkg}`;
+    try {
+      for await (const version of Deno.readDir(base)) {
+        if (version.isDirectory) out.push("--exclude", `${base}/${version.name}/${sub}`);
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+  return out;
+}
+
 /** Arguments of `deno compile` for `program`, writing the binary to `out`. */
-export function compileArgs(program: Program, out: string): string[] {
+export function compileArgs(program: Program, out: string, excludes: string[] = []): string[] {
   return [
     "compile",
     "--frozen",
     "--exclude-unused-npm",
     "--no-prompt",
     ...permissionsOf(program),
+    ...excludes,
     "--include",
     "migrations",
     "--output",
@@ -69,7 +102,7 @@ export async function compileProgram(
   const env: Record<string, string> = { NO_COLOR: "1" };
   if (options.denortBin) env.DENORT_BIN = options.denortBin;
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: compileArgs(program, out),
+    args: compileArgs(program, out, await npmExcludes()),
     cwd: ROOT,
     env,
     stdout: "null",

@@ -143,7 +143,11 @@ Deno.test("each program has its own least-privilege task role, separate from its
     "sqs:GetQueueAttributes",
     "sqs:ReceiveMessage",
   ]);
-  assert.deepEqual(actionsOf(api.task), ["sqs:GetQueueAttributes", "sqs:SendMessage"]);
+  assert.deepEqual(actionsOf(api.task), [
+    "cloudwatch:GetMetricData",
+    "sqs:GetQueueAttributes",
+    "sqs:SendMessage",
+  ]);
   assert.deepEqual(actionsOf(migrate.task), []);
   // Only execution roles read the database secret; no task role touches Secrets Manager.
   for (const r of [consumer, producer, api, migrate]) {

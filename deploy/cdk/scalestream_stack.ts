@@ -375,6 +375,13 @@ export class ScaleStreamStack extends Stack {
         actions: ["sqs:GetQueueAttributes"],
         resources: [this.queue.queueArn, this.deadLetterQueue.queueArn],
       }),
+      // Age of the oldest message for /v1/pipeline/status (API_CLOUDWATCH_AGE). GetMetricData has
+      // no resource-level permissions, so the resource is "*"; the action is read-only.
+      new iam.PolicyStatement({
+        sid: "ReadOldestMessageAge",
+        actions: ["cloudwatch:GetMetricData"],
+        resources: ["*"],
+      }),
     ]);
     const apiSize = { cpu: props.api?.cpu ?? 512, memoryMiB: props.api?.memoryMiB ?? 1024 };
     const apiTask = taskDefinition("Api", apiSize, apiRole);
