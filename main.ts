@@ -20,12 +20,14 @@ import {
   createAlertDispatcher,
   createConsumer,
   startAnalyticsJobs,
+  startConsumerMetrics,
 } from "./consumer/mod.ts";
-import { createApp, pipelineTotals } from "./api/mod.ts";
+import { apiOptionsFromConfig, createApiMetrics, createApp, pipelineTotals } from "./api/mod.ts";
 import {
   createEventSender,
   createGenerator,
   createLedger,
+  createProducerMetrics,
   runProducer,
   type SentMeta,
   uniqueEvents,
@@ -61,12 +63,21 @@ const sqs = createSqsClient(config, env);
 const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
 log.info("Queue {queueUrl} with dead-letter queue {dlqUrl}", { queueUrl, dlqUrl });
 
+// One registry for the whole pipeline, served by the API at /metrics.
+const metrics = startConsumerMetrics({
+  sqs,
+  queueUrl,
+  dlqUrl,
+  stats: () => consumer.stats,
+  queueDepthIntervalMs: config.queueDepthIntervalMs,
+});
 const consumer = createConsumer({
-  sql,
+  sql: metrics.instrumentSql(sql),
   sqs,
   queueUrl,
   config,
   workerId: `dev-${Deno.pid}`,
+  onFlush: metrics.onFlush,
   stages: analyticsStages(config),
 });
 consumer.start();
@@ -81,12 +92,24 @@ const alerts = createAlertDispatcher({ sql }, {
 });
 alerts.start();
 
-const app = createApp({ sql });
+const app = createApp({
+  sql,
+  sqs,
+  queueUrl,
+  dlqUrl,
+  ...(await apiOptionsFromConfig(config)),
+  metrics: () => metrics.registry.metrics(),
+  middleware: [createApiMetrics(metrics.registry).middleware],
+});
 const server = Deno.serve({
   port: config.port,
   hostname: config.host,
   onListen: ({ hostname, port }) => {
     log.info("API on http://{hostname}:{port} (try /v1/pipeline/totals)", { hostname, port });
+    log.info(
+      "Metrics of producer, consumer, queue depth and API at http://{hostname}:{port}/metrics",
+      { hostname, port },
+    );
   },
 }, app.fetch);
 
@@ -100,9 +123,11 @@ const sender = createEventSender<SentMeta>({
   onAck: (m) => ledger.acked(m),
   onFail: (m) => ledger.failed(m),
 });
+const producerMetrics = createProducerMetrics(metrics.registry, { stats: () => sender.stats });
 const stopProducer = new AbortController();
 const producing = runProducer({
   rateAt: () => config.producerRate,
+  onProgress: producerMetrics.observeProgress,
   signal: stopProducer.signal,
 }, { next: uniqueEvents(createGenerator({ seed: Date.now() % 1e9 }).next), sender });
 
@@ -136,6 +161,8 @@ async function shutdown() {
   await consumer.stop();
   await analyticsJobs.stop();
   await alerts.stop();
+  await app.close();
+  metrics.stop();
   await server.shutdown();
   await sql.end({ timeout: 5 });
   sqs.destroy();

@@ -19,6 +19,7 @@ import {
   isTransientDbError,
   PoisonMessageError,
   type Sql,
+  withContext,
 } from "../shared/mod.ts";
 import { type DecodedMessage, decodeMessage } from "./decode_message.ts";
 import { flushEvents, type FlushResult, type FlushStage } from "./flush_events.ts";
@@ -288,7 +289,12 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
     return batch;
   }
 
-  async function runFlush(batch: DecodedMessage[]) {
+  /** Every log record of one flush (retries, failures) carries its `flushId`. */
+  function runFlush(batch: DecodedMessage[]): Promise<void> {
+    return withContext({ flushId: crypto.randomUUID() }, () => runFlushInContext(batch));
+  }
+
+  async function runFlushInContext(batch: DecodedMessage[]) {
     const started = performance.now();
     try {
       const result = await flushWithRetry(batch);

@@ -14,6 +14,7 @@ import {
   createConsumer,
   runAnalyticsCommand,
   startAnalyticsJobs,
+  startConsumerMetrics,
 } from "./mod.ts";
 
 const config = loadConfig();
@@ -45,10 +46,24 @@ if (command === "rebuild" || command === "maintain") {
   Deno.exit();
 }
 const sqs = createSqsClient(config, Deno.env.toObject());
-const { queueUrl } = await ensureQueues(sqs, config);
+const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
 const workerId = config.workerId ?? `${Deno.hostname()}-${Deno.pid}`;
-const stages = analyticsStages(config);
-const consumer = createConsumer({ sql, sqs, queueUrl, config, workerId, stages });
+const metrics = startConsumerMetrics({
+  sqs,
+  queueUrl,
+  dlqUrl,
+  stats: () => consumer.stats,
+  queueDepthIntervalMs: config.queueDepthIntervalMs,
+});
+const consumer = createConsumer({
+  sql: metrics.instrumentSql(sql),
+  sqs,
+  queueUrl,
+  config,
+  workerId,
+  onFlush: metrics.onFlush,
+  stages: analyticsStages(config),
+});
 consumer.start();
 const analyticsJobs = startAnalyticsJobs({ sql }, config);
 const alerts = createAlertDispatcher({ sql }, {
@@ -66,6 +81,7 @@ const shutdown = async (signal: string) => {
   await consumer.stop();
   await analyticsJobs.stop();
   await alerts.stop();
+  metrics.stop();
   await sql.end({ timeout: 5 });
   sqs.destroy();
   Deno.exit(0);

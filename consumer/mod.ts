@@ -44,3 +44,10 @@ export {
 } from "./maintain_partitions.ts";
 export { sweepSessions } from "./stage_sessions.ts";
 export { detectAnomalies } from "./stage_anomalies.ts";
+export {
+  type ConsumerMetrics,
+  type ConsumerMetricsHooks,
+  createConsumerMetrics,
+  E2E_LATE_AFTER_S,
+  startConsumerMetrics,
+} from "./metrics.ts";

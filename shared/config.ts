@@ -39,6 +39,9 @@ const SETTINGS = {
   lingerMs: ["PRODUCER_LINGER_MS", int(0, 10_000).default(50)],
   maxInflightBatches: ["PRODUCER_MAX_INFLIGHT_BATCHES", int(1, 256).default(16)],
   producerRate: ["PRODUCER_RATE", int(1, 10_000_000).default(1000)],
+  // Producer (issue 3): the HTTP target, `--target http`.
+  producerApiUrl: ["API_URL", z.string().url().default("http://127.0.0.1:8080")],
+  producerApiKey: ["SCALESTREAM_API_KEY", z.string().min(1).optional()],
 
   pollers: ["CONSUMER_POLLERS", int(1, 64).default(4)],
   waitTimeS: ["CONSUMER_WAIT_TIME_S", int(0, 20).default(20)],
@@ -82,6 +85,18 @@ const SETTINGS = {
       s.split(",").map((x) => x.trim()).filter((x) => x !== "")
     ).pipe(z.array(z.enum(["windows", "orders", "sessions", "features", "fraud", "inventory"]))),
   ],
+
+  // API (issue 6). API_KEYS never fails validation, so its value never reaches an error message.
+  apiKeys: ["API_KEYS", z.string().optional()],
+  corsOrigins: ["CORS_ORIGINS", z.string().default("")],
+  apiRateLimitRps: ["API_RATE_LIMIT_RPS", z.coerce.number().min(0).max(1_000_000).default(200)],
+  apiRateLimitBurst: ["API_RATE_LIMIT_BURST", int(1, 10_000_000).default(400)],
+  apiStreamIntervalMs: ["API_STREAM_INTERVAL_MS", int(100, 60_000).default(1000)],
+  apiCloudwatchAge: ["API_CLOUDWATCH_AGE", bool.default(false)],
+
+  // Monitoring (issue 7): the producer's own /metrics port (0 = off) and the queue-depth poll.
+  producerMetricsPort: ["PRODUCER_METRICS_PORT", int(0, 65_535).default(0)],
+  queueDepthIntervalMs: ["QUEUE_DEPTH_INTERVAL_MS", int(0, 3_600_000).default(5000)],
 
   logLevel: [
     "LOG_LEVEL",

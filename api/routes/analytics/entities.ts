@@ -4,6 +4,7 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
+import type { Env } from "hono";
 import type { Sql } from "../../../shared/mod.ts";
 import { badRequest, errors, iso, Limit, money, RangeQuery, resolveRange } from "./_common.ts";
 
@@ -178,8 +179,8 @@ export interface EntityOptions {
 }
 
 /** Registers the top-list, session, alert, anomaly, feature and recommendation routes. */
-export function registerEntityRoutes(
-  app: OpenAPIHono,
+export function registerEntityRoutes<E extends Env>(
+  app: OpenAPIHono<E>,
   deps: { sql: Sql },
   options: EntityOptions = {},
 ): void {

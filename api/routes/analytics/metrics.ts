@@ -4,6 +4,7 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
+import type { Env } from "hono";
 import type { Sql } from "../../../shared/mod.ts";
 import {
   badRequest,
@@ -136,7 +137,10 @@ function funnelOf(views: number, carts: number, purchases: number) {
 }
 
 /** Registers the metric series routes. */
-export function registerMetricRoutes(app: OpenAPIHono, deps: { sql: Sql }): void {
+export function registerMetricRoutes<E extends Env>(
+  app: OpenAPIHono<E>,
+  deps: { sql: Sql },
+): void {
   const { sql } = deps;
 
   app.openapi(
