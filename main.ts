@@ -8,6 +8,7 @@ import {
   createSqsClient,
   type EmbeddedService,
   ensureQueues,
+  ensureSchema,
   getLogger,
   loadConfig,
   migrate,
@@ -15,7 +16,7 @@ import {
   startEmbeddedPostgres,
   startEmbeddedSqs,
 } from "./shared/mod.ts";
-import { createConsumer } from "./consumer/mod.ts";
+import { createConsumer, createEnricher, dimensionsOf, loadDimensions } from "./consumer/mod.ts";
 import { createApp, pipelineTotals } from "./api/mod.ts";
 import {
   createEventSender,
@@ -50,13 +51,33 @@ if (!databaseUrl) {
 }
 const config = loadConfig(env, { sqsEndpoint, databaseUrl, dbPoolMax: poolMax });
 
-const sql = createSql(databaseUrl, { max: poolMax, applicationName: "scalestream-dev" });
+const sql = createSql(databaseUrl, {
+  max: poolMax,
+  applicationName: "scalestream-dev",
+  ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
+});
+await ensureSchema(sql, config.dbSchema);
 await migrate(sql);
+// The dimensions of the simulated shop, so enrichment finds its products and users.
+const generator = createGenerator({ seed: Date.now() % 1e9 });
+await loadDimensions(dimensionsOf(generator), { sql });
 const sqs = createSqsClient(config, env);
 const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
 log.info("Queue {queueUrl} with dead-letter queue {dlqUrl}", { queueUrl, dlqUrl });
 
-const consumer = createConsumer({ sql, sqs, queueUrl, config, workerId: `dev-${Deno.pid}` });
+const enricher = createEnricher({
+  sql,
+  ttlMs: config.enrichCacheTtlMs,
+  maxEntries: config.enrichCacheMaxEntries,
+});
+const consumer = createConsumer({
+  sql,
+  sqs,
+  queueUrl,
+  config,
+  workerId: `dev-${Deno.pid}`,
+  enricher,
+});
 consumer.start();
 
 const app = createApp({ sql });
@@ -82,7 +103,7 @@ const stopProducer = new AbortController();
 const producing = runProducer({
   rateAt: () => config.producerRate,
   signal: stopProducer.signal,
-}, { next: uniqueEvents(createGenerator({ seed: Date.now() % 1e9 }).next), sender });
+}, { next: uniqueEvents(generator.next), sender });
 
 const report = setInterval(async () => {
   try {

@@ -22,3 +22,22 @@ export {
   type FlushResult,
   type FlushStage,
 } from "./flush_events.ts";
+export {
+  createEnricher,
+  type Enricher,
+  type EnricherOptions,
+  type EnrichmentView,
+  type EnrichStats,
+  UNKNOWN_SEGMENT,
+} from "./enrich.ts";
+export { createHealthApp, type HealthAppDeps, startHealthServer } from "./health_server.ts";
+export {
+  type DlqReport,
+  type DlqSample,
+  inspectDlq,
+  type InspectOptions,
+  redriveDlq,
+  type RedriveOptions,
+  type RedriveResult,
+} from "./dlq_tools.ts";
+export { dimensionsOf, loadDimensions, type ProductDim, type UserDim } from "./load_dimensions.ts";
