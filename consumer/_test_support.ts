@@ -77,7 +77,7 @@ export async function storedAtLeast(sql: Sql, n: number): Promise<boolean> {
   return t.stored >= n;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The number of messages in a queue, visible or in flight. */
 export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
