@@ -16,11 +16,13 @@ export {
   type RejectRow,
 } from "./decode_message.ts";
 export {
+  type AggRow,
   type FlushContext,
   flushEvents,
   type FlushInput,
   type FlushResult,
   type FlushStage,
+  preAggregate,
 } from "./flush_events.ts";
 export {
   createEnricher,
