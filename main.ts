@@ -16,12 +16,19 @@ import {
   startEmbeddedPostgres,
   startEmbeddedSqs,
 } from "./shared/mod.ts";
-import { createConsumer, createEnricher, dimensionsOf, loadDimensions } from "./consumer/mod.ts";
-import { createApp, pipelineTotals } from "./api/mod.ts";
+import {
+  createConsumer,
+  createEnricher,
+  dimensionsOf,
+  loadDimensions,
+  startConsumerMetrics,
+} from "./consumer/mod.ts";
+import { apiOptionsFromConfig, createApiMetrics, createApp, pipelineTotals } from "./api/mod.ts";
 import {
   createEventSender,
   createGenerator,
   createLedger,
+  createProducerMetrics,
   runProducer,
   type SentMeta,
   uniqueEvents,
@@ -70,22 +77,43 @@ const enricher = createEnricher({
   ttlMs: config.enrichCacheTtlMs,
   maxEntries: config.enrichCacheMaxEntries,
 });
+// One registry for the whole pipeline, served by the API at /metrics.
+const metrics = startConsumerMetrics({
+  sqs,
+  queueUrl,
+  dlqUrl,
+  stats: () => consumer.stats,
+  queueDepthIntervalMs: config.queueDepthIntervalMs,
+});
 const consumer = createConsumer({
-  sql,
+  sql: metrics.instrumentSql(sql),
   sqs,
   queueUrl,
   config,
   workerId: `dev-${Deno.pid}`,
   enricher,
+  onFlush: metrics.onFlush,
 });
 consumer.start();
 
-const app = createApp({ sql });
+const app = createApp({
+  sql,
+  sqs,
+  queueUrl,
+  dlqUrl,
+  ...(await apiOptionsFromConfig(config)),
+  metrics: () => metrics.registry.metrics(),
+  middleware: [createApiMetrics(metrics.registry).middleware],
+});
 const server = Deno.serve({
   port: config.port,
   hostname: config.host,
   onListen: ({ hostname, port }) => {
     log.info("API on http://{hostname}:{port} (try /v1/pipeline/totals)", { hostname, port });
+    log.info(
+      "Metrics of producer, consumer, queue depth and API at http://{hostname}:{port}/metrics",
+      { hostname, port },
+    );
   },
 }, app.fetch);
 
@@ -99,9 +127,11 @@ const sender = createEventSender<SentMeta>({
   onAck: (m) => ledger.acked(m),
   onFail: (m) => ledger.failed(m),
 });
+const producerMetrics = createProducerMetrics(metrics.registry, { stats: () => sender.stats });
 const stopProducer = new AbortController();
 const producing = runProducer({
   rateAt: () => config.producerRate,
+  onProgress: producerMetrics.observeProgress,
   signal: stopProducer.signal,
 }, { next: uniqueEvents(generator.next), sender });
 
@@ -133,6 +163,8 @@ async function shutdown() {
   stopProducer.abort();
   await producing;
   await consumer.stop();
+  await app.close();
+  metrics.stop();
   await server.shutdown();
   await sql.end({ timeout: 5 });
   sqs.destroy();

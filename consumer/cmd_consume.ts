@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { createSqsClient, ensureQueues } from "../shared/mod.ts";
 import { createConsumer } from "./consumer.ts";
+import { startConsumerMetrics } from "./metrics.ts";
 import { createEnricher } from "./enrich.ts";
 import { startHealthServer } from "./health_server.ts";
 import { openDatabase, type Program, setupProgram } from "./_program.ts";
@@ -45,15 +46,35 @@ async function consumeHere(program: Program): Promise<number> {
   const sql = await openDatabase(program, "scalestream-consumer");
   if (!sql) return 2;
   const sqs = createSqsClient(config, Deno.env.toObject());
-  const { queueUrl } = await ensureQueues(sqs, config);
+  const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
   const workerId = config.workerId ?? `${Deno.hostname()}-${Deno.pid}`;
   const enricher = createEnricher({
     sql,
     ttlMs: config.enrichCacheTtlMs,
     maxEntries: config.enrichCacheMaxEntries,
   });
-  const consumer = createConsumer({ sql, sqs, queueUrl, config, workerId, enricher });
-  const server = startHealthServer({ consumer, sql, port: config.consumerHealthPort });
+  const metrics = startConsumerMetrics({
+    sqs,
+    queueUrl,
+    dlqUrl,
+    stats: () => consumer.stats,
+    queueDepthIntervalMs: config.queueDepthIntervalMs,
+  });
+  const consumer = createConsumer({
+    sql: metrics.instrumentSql(sql),
+    sqs,
+    queueUrl,
+    config,
+    workerId,
+    enricher,
+    onFlush: metrics.onFlush,
+  });
+  const server = startHealthServer({
+    consumer,
+    sql,
+    port: config.consumerHealthPort,
+    metrics: metrics.text,
+  });
   consumer.start();
 
   const { promise: done, resolve } = Promise.withResolvers<number>();
@@ -71,6 +92,7 @@ async function consumeHere(program: Program): Promise<number> {
       Deno.exit(1);
     }, config.shutdownDeadlineMs + 3000);
     await consumer.stop();
+    metrics.stop();
     await server?.shutdown();
     await sql.end({ timeout: 2 });
     sqs.destroy();

@@ -24,6 +24,7 @@ import {
   isTransientDbError,
   PoisonMessageError,
   type Sql,
+  withContext,
 } from "../shared/mod.ts";
 import { type DecodedMessage, decodeMessage } from "./decode_message.ts";
 import type { Enricher } from "./enrich.ts";
@@ -346,7 +347,12 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
     return batch;
   }
 
-  async function runFlush(batch: DecodedMessage[]) {
+  /** Every log record of one flush (retries, failures) carries its `flushId`. */
+  function runFlush(batch: DecodedMessage[]): Promise<void> {
+    return withContext({ flushId: crypto.randomUUID() }, () => runFlushInContext(batch));
+  }
+
+  async function runFlushInContext(batch: DecodedMessage[]) {
     const started = performance.now();
     try {
       let result: FlushResult;

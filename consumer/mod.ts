@@ -43,3 +43,10 @@ export {
   type RedriveResult,
 } from "./dlq_tools.ts";
 export { dimensionsOf, loadDimensions, type ProductDim, type UserDim } from "./load_dimensions.ts";
+export {
+  type ConsumerMetrics,
+  type ConsumerMetricsHooks,
+  createConsumerMetrics,
+  E2E_LATE_AFTER_S,
+  startConsumerMetrics,
+} from "./metrics.ts";

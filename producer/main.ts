@@ -14,6 +14,7 @@ import {
   parseDuration,
   runProducer,
   type SentMeta,
+  startProducerMetrics,
   uniqueEvents,
 } from "./mod.ts";
 
@@ -78,6 +79,11 @@ const sender = createEventSender<SentMeta>({
   onAck: (metas) => ledger.acked(metas),
   onFail: (metas) => ledger.failed(metas),
 });
+const metrics = await startProducerMetrics({
+  sqs,
+  stats: () => sender.stats,
+  port: config.producerMetricsPort,
+});
 const generator = createGenerator({
   seed: positiveInt("seed", values.seed),
   users: positiveInt("users", values.users),
@@ -101,7 +107,8 @@ const result = await runProducer({
   durationMs,
   maxEvents: positiveInt("events", values.events),
   signal: abort.signal,
-  onProgress: (p) =>
+  onProgress: (p) => {
+    metrics.observeProgress(p);
     log.info(
       "target {target}/s achieved {achieved}/s sent {sent} acked {acked} failed {failed} retried {retried} in flight {inflight}",
       {
@@ -113,7 +120,8 @@ const result = await runProducer({
         retried: sender.stats.retriedEntries,
         inflight: sender.stats.inflightBatches,
       },
-    ),
+    );
+  },
 }, { next: uniqueEvents(generator.next), sender });
 
 const totals = ledger.totals();
@@ -123,5 +131,6 @@ log.info("Done: {sent} events sent, {acked} acknowledged in {messages} messages"
   messages: sender.stats.messages,
 });
 if (values.ledger) await Deno.writeTextFile(values.ledger, JSON.stringify(totals, null, 2) + "\n");
+await metrics.server?.shutdown();
 sqs.destroy();
 Deno.exit(totals.failed > 0 ? 1 : 0);

@@ -27,3 +27,10 @@ export {
 } from "./ledger.ts";
 export { type Progress, type RunOptions, runProducer, uniqueEvents } from "./run_producer.ts";
 export { parseDuration } from "./parse_duration.ts";
+export {
+  createProducerMetrics,
+  type ProducerMetrics,
+  type ProducerMetricsHooks,
+  serveProducerMetrics,
+  startProducerMetrics,
+} from "./metrics.ts";

@@ -3,6 +3,7 @@
  * {@linkcode setupLogging} once to choose the sink: JSON lines when stderr is not a terminal (containers),
  * readable lines in a terminal.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import {
   configure,
   getConsoleSink,
@@ -11,9 +12,10 @@ import {
   type Logger,
   type LogLevel,
   reset,
+  withContext,
 } from "@logtape/logtape";
 
-export { getLogger, type Logger };
+export { getLogger, type Logger, withContext };
 
 /** Configures the process-wide log sinks; call once from a `main.ts`. */
 export async function setupLogging(
@@ -23,6 +25,8 @@ export async function setupLogging(
   const json = format === "json" || (format === "auto" && !Deno.stderr.isTerminal());
   await configure({
     reset: true,
+    // Lets `withContext({ flushId })` add correlation fields to every record logged inside it.
+    contextLocalStorage: new AsyncLocalStorage(),
     sinks: {
       console: getConsoleSink(json ? { formatter: jsonLinesFormatter } : {}),
     },

@@ -18,6 +18,7 @@ export {
   validateEvent,
   type ValidationResult,
 } from "./event.ts";
+export { applyEventAliases, EVENT_FIELD_ALIASES, EVENT_TYPE_ALIASES } from "./event_aliases.ts";
 export {
   type Config,
   CONFIG_VARIABLES,
@@ -25,7 +26,7 @@ export {
   type ConfigOverrides,
   loadConfig,
 } from "./config.ts";
-export { getLogger, type Logger, setupLogging, teardownLogging } from "./log.ts";
+export { getLogger, type Logger, setupLogging, teardownLogging, withContext } from "./log.ts";
 export {
   createSql,
   ensureSchema,
@@ -48,3 +49,28 @@ export {
 } from "./message_codec.ts";
 export { migrate, MIGRATIONS_DIR, readMigrations } from "./migrate.ts";
 export { type EmbeddedService, startEmbeddedPostgres, startEmbeddedSqs } from "./local_stack.ts";
+export {
+  Counter,
+  createMetricsRegistry,
+  derivedCounter,
+  derivedGauge,
+  DURATION_BUCKETS_S,
+  Gauge,
+  Histogram,
+  instrumentSqsClient,
+  LATENCY_BUCKETS_S,
+  logMetricsEndpoint,
+  type MetricsServer,
+  metricsText,
+  Registry,
+  serveMetrics,
+  TRACEPARENT_ATTRIBUTE,
+  tracer,
+} from "./metrics.ts";
+export {
+  createQueueDepthMonitor,
+  type QueueDepth,
+  type QueueDepthHooks,
+  type QueueDepthMonitor,
+  type QueueDepthSnapshot,
+} from "./queue_depth.ts";
