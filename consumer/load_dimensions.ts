@@ -72,8 +72,7 @@ export function dimensionsOf(gen: Pick<Generator, "products" | "users">): {
     })),
     users: gen.users.map((u) => ({
       userId: u.userId,
-      // Older generators assign no segment; their users count as "new".
-      segment: (u as { segment?: string }).segment ?? "new",
+      segment: u.segment,
       country: u.country,
       region: u.region,
       device: u.device,

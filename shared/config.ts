@@ -41,6 +41,9 @@ const SETTINGS = {
   lingerMs: ["PRODUCER_LINGER_MS", int(0, 10_000).default(50)],
   maxInflightBatches: ["PRODUCER_MAX_INFLIGHT_BATCHES", int(1, 256).default(16)],
   producerRate: ["PRODUCER_RATE", int(1, 10_000_000).default(1000)],
+  // Producer (issue 3): the HTTP target, `--target http`.
+  producerApiUrl: ["API_URL", z.string().url().default("http://127.0.0.1:8080")],
+  producerApiKey: ["SCALESTREAM_API_KEY", z.string().min(1).optional()],
 
   pollers: ["CONSUMER_POLLERS", int(1, 64).default(4)],
   waitTimeS: ["CONSUMER_WAIT_TIME_S", int(0, 20).default(20)],
