@@ -44,14 +44,13 @@ Deno.test("enricher primes one query per batch, then serves repeats from its cac
 Deno.test("enricher cache stays under its size bound and the batch view stays complete", async () => {
   const db = await createTestDb();
   try {
+    const events = accepted(400);
+    const ids = [...new Set(events.map((e) => e.event.userId))];
+    assert.ok(ids.length > 20);
     await loadDimensions({
-      users: Array.from(
-        { length: 200 },
-        (_, i) => ({ userId: `u-${i + 1}`, segment: "returning" }),
-      ),
+      users: ids.map((userId) => ({ userId, segment: "returning" })),
     }, { sql: db.sql });
     const enricher = createEnricher({ sql: db.sql, ttlMs: 60_000, maxEntries: 10 });
-    const events = accepted(400);
     const view = await enricher.prime(events);
     assert.ok(enricher.size <= 20, `cache holds ${enricher.size} entries`);
     assert.ok(enricher.stats.evictions > 0);
