@@ -8,6 +8,7 @@ import {
   createSqsClient,
   type EmbeddedService,
   ensureQueues,
+  ensureSchema,
   getLogger,
   loadConfig,
   migrate,
@@ -15,7 +16,13 @@ import {
   startEmbeddedPostgres,
   startEmbeddedSqs,
 } from "./shared/mod.ts";
-import { createConsumer, startConsumerMetrics } from "./consumer/mod.ts";
+import {
+  createConsumer,
+  createEnricher,
+  dimensionsOf,
+  loadDimensions,
+  startConsumerMetrics,
+} from "./consumer/mod.ts";
 import { apiOptionsFromConfig, createApiMetrics, createApp, pipelineTotals } from "./api/mod.ts";
 import {
   createEventSender,
@@ -51,12 +58,25 @@ if (!databaseUrl) {
 }
 const config = loadConfig(env, { sqsEndpoint, databaseUrl, dbPoolMax: poolMax });
 
-const sql = createSql(databaseUrl, { max: poolMax, applicationName: "scalestream-dev" });
+const sql = createSql(databaseUrl, {
+  max: poolMax,
+  applicationName: "scalestream-dev",
+  ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
+});
+await ensureSchema(sql, config.dbSchema);
 await migrate(sql);
+// The dimensions of the simulated shop, so enrichment finds its products and users.
+const generator = createGenerator({ seed: Date.now() % 1e9 });
+await loadDimensions(dimensionsOf(generator), { sql });
 const sqs = createSqsClient(config, env);
 const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
 log.info("Queue {queueUrl} with dead-letter queue {dlqUrl}", { queueUrl, dlqUrl });
 
+const enricher = createEnricher({
+  sql,
+  ttlMs: config.enrichCacheTtlMs,
+  maxEntries: config.enrichCacheMaxEntries,
+});
 // One registry for the whole pipeline, served by the API at /metrics.
 const metrics = startConsumerMetrics({
   sqs,
@@ -71,6 +91,7 @@ const consumer = createConsumer({
   queueUrl,
   config,
   workerId: `dev-${Deno.pid}`,
+  enricher,
   onFlush: metrics.onFlush,
 });
 consumer.start();
@@ -112,7 +133,7 @@ const producing = runProducer({
   rateAt: () => config.producerRate,
   onProgress: producerMetrics.observeProgress,
   signal: stopProducer.signal,
-}, { next: uniqueEvents(createGenerator({ seed: Date.now() % 1e9 }).next), sender });
+}, { next: uniqueEvents(generator.next), sender });
 
 const report = setInterval(async () => {
   try {
