@@ -11,8 +11,6 @@ import { featuresStage } from "./stage_features.ts";
 import { fraudStage } from "./stage_fraud.ts";
 import { inventoryStage } from "./stage_inventory.ts";
 import { detectAnomalies } from "./stage_anomalies.ts";
-import { rebuildAggregates } from "./rebuild_aggregates.ts";
-import { maintainPartitions } from "./maintain_partitions.ts";
 
 const log = getLogger(["scalestream", "analytics"]);
 
@@ -106,33 +104,4 @@ export function startAnalyticsJobs(
       await running;
     },
   };
-}
-
-/**
- * The `rebuild --from <iso> --to <iso>` and `maintain` subcommands of the consumer program.
- * Throws `RangeError` for bad arguments (the caller prints it and exits non-zero).
- */
-export async function runAnalyticsCommand(
-  command: "rebuild" | "maintain",
-  args: readonly string[],
-  deps: { sql: Sql },
-  config: AnalyticsConfig & Pick<Config, "retentionDays">,
-): Promise<unknown> {
-  if (command === "rebuild") {
-    const flag = (name: string) => {
-      const i = args.indexOf(`--${name}`);
-      const v = i >= 0
-        ? args[i + 1]
-        : args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-      const ms = v === undefined ? NaN : Date.parse(v);
-      if (Number.isNaN(ms)) {
-        throw new RangeError(`Option "--${name}" needs an ISO 8601 time, got "${v ?? ""}"`);
-      }
-      return ms;
-    };
-    return await rebuildAggregates({ from: flag("from"), to: flag("to") }, deps);
-  }
-  const partitions = await maintainPartitions(deps, { retentionDays: config.retentionDays });
-  const jobs = await runAnalyticsJobs(deps, config);
-  return { ...partitions, ...jobs };
 }
