@@ -16,7 +16,7 @@ import {
   startEmbeddedSqs,
 } from "./shared/mod.ts";
 import { createConsumer, startConsumerMetrics } from "./consumer/mod.ts";
-import { createApp, pipelineTotals, withMetrics } from "./api/mod.ts";
+import { apiOptionsFromConfig, createApiMetrics, createApp, pipelineTotals } from "./api/mod.ts";
 import {
   createEventSender,
   createGenerator,
@@ -75,7 +75,15 @@ const consumer = createConsumer({
 });
 consumer.start();
 
-const app = withMetrics(createApp({ sql }), metrics.registry);
+const app = createApp({
+  sql,
+  sqs,
+  queueUrl,
+  dlqUrl,
+  ...(await apiOptionsFromConfig(config)),
+  metrics: () => metrics.registry.metrics(),
+  middleware: [createApiMetrics(metrics.registry).middleware],
+});
 const server = Deno.serve({
   port: config.port,
   hostname: config.host,
@@ -134,6 +142,7 @@ async function shutdown() {
   stopProducer.abort();
   await producing;
   await consumer.stop();
+  await app.close();
   metrics.stop();
   await server.shutdown();
   await sql.end({ timeout: 5 });

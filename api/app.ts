@@ -1,55 +1,226 @@
 /**
  * The Hono app. It is a plain module, so the same app serves under `Deno.serve` in a container and
- * on Deno Deploy; resources come in through `createApp(deps)`.
+ * on Deno Deploy; every resource comes in through `createApp(deps)`, and the app writes no files
+ * and keeps no state beyond its own closures (the ingestion sender, the live poller, rate buckets).
  */
-import { Hono } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { getLogger, type Sql } from "../shared/mod.ts";
-import { health, ready } from "./routes/health.ts";
-import { pipelineTotals } from "./routes/pipeline_totals.ts";
+import { type Config, getLogger, type Sql, type SQSClient } from "../shared/mod.ts";
+import {
+  type ApiKeyRecord,
+  createKeyStore,
+  type KeyStore,
+  parseApiKeys,
+  type Scope,
+} from "./api_keys.ts";
+import { createEventIngestor, type EventIngestor } from "./event_ingestor.ts";
+import { createLivePoller, type LivePoller } from "./live_poller.ts";
+import {
+  apiKeyAuth,
+  type AuthVariables,
+  corsAllowList,
+  parseOrigins,
+  rateLimit,
+} from "./middleware/mod.ts";
+import { registerEventSchema } from "./openapi.ts";
+import { ApiProblem, problemResponse, validationHook } from "./problem.ts";
+import { DOCS_HTML } from "./routes/docs.ts";
+import { eventStatus, eventStatusRoute } from "./routes/event_status.ts";
+import { health, healthRoute, ready, readyRoute } from "./routes/health.ts";
+import { ingestEvents, ingestEventsDoc, MAX_BODY_BYTES } from "./routes/ingest_events.ts";
+import { liveStream, liveStreamRoute } from "./routes/live_stream.ts";
+import { metricsRoute, metricsText } from "./routes/metrics.ts";
+import { pipelineStatus, pipelineStatusRoute } from "./routes/pipeline_status.ts";
+import { pipelineTotals, pipelineTotalsRoute } from "./routes/pipeline_totals.ts";
 
 const log = getLogger(["scalestream", "api"]);
 
+/** The context variables of every request. */
+export type ApiEnv = { Variables: AuthVariables };
+
 export interface AppDeps {
   sql: Sql;
+  /** The queue ingestion writes to and `/ready` and `/v1/pipeline/status` read; optional. */
+  sqs?: SQSClient;
+  queueUrl?: string;
+  dlqUrl?: string;
+  /** Prometheus text for `GET /metrics` (the monitoring module provides it). */
+  metrics?: () => Promise<string>;
+  /** Middleware run first on every request (request instrumentation, say). */
+  middleware?: readonly MiddlewareHandler[];
+  /** Keys from `API_KEYS`, hashed; the `api_keys` table is consulted too. */
+  apiKeys?: readonly ApiKeyRecord[];
+  /** Replaces the default key store (environment keys + table). */
+  keyStore?: KeyStore;
+  /** Origins allowed by CORS; empty = no CORS headers. */
+  corsOrigins?: readonly string[];
+  /** Per-key token bucket; `ratePerS` 0 disables it. */
+  rateLimit?: { ratePerS: number; burst: number };
+  /** Packing of ingested events into SQS messages. */
+  ingest?: { maxMessageBytes?: number; lingerMs?: number; maxInflightBatches?: number };
+  /** Interval of `/v1/stream` updates. */
+  streamIntervalMs?: number;
+  /** Replaces the shared live poller (tests observe subscribers through it). */
+  live?: LivePoller;
+  /** CloudWatch's age of the oldest message, in seconds, when available. */
+  oldestMessageAgeS?: () => Promise<number | null>;
+}
+
+/** The app plus `close()`, which ends live streams and flushes ingestion before shutdown. */
+export type ApiApp = OpenAPIHono<ApiEnv> & { close(): Promise<void> };
+
+/** The API settings of a loaded configuration, as `createApp` options. */
+export async function apiOptionsFromConfig(
+  config: Pick<
+    Config,
+    | "apiKeys"
+    | "corsOrigins"
+    | "apiRateLimitRps"
+    | "apiRateLimitBurst"
+    | "apiStreamIntervalMs"
+    | "maxMessageBytes"
+    | "lingerMs"
+    | "maxInflightBatches"
+  >,
+): Promise<Pick<AppDeps, "apiKeys" | "corsOrigins" | "rateLimit" | "ingest" | "streamIntervalMs">> {
+  return {
+    apiKeys: await parseApiKeys(config.apiKeys),
+    corsOrigins: parseOrigins(config.corsOrigins),
+    rateLimit: { ratePerS: config.apiRateLimitRps, burst: config.apiRateLimitBurst },
+    ingest: {
+      maxMessageBytes: config.maxMessageBytes,
+      lingerMs: config.lingerMs,
+      maxInflightBatches: config.maxInflightBatches,
+    },
+    streamIntervalMs: config.apiStreamIntervalMs,
+  };
+}
+
+function scopeOf(c: Context): Scope {
+  if (c.req.method === "GET" || c.req.method === "HEAD") return "read";
+  if (c.req.method === "POST" && c.req.path === "/v1/events") return "ingest";
+  return "admin";
 }
 
 /** Builds the API; errors become RFC 9457 problem documents without stack traces. */
-export function createApp(deps: AppDeps): Hono {
-  const app = new Hono();
-  app.get("/health", (c) => c.json(health()));
-  app.get("/ready", async (c) => {
+export function createApp(deps: AppDeps): ApiApp {
+  const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook as never });
+  const ingestor: EventIngestor | undefined = deps.sqs && deps.queueUrl
+    ? createEventIngestor({ sqs: deps.sqs, queueUrl: deps.queueUrl, ...deps.ingest })
+    : undefined;
+  const statusDeps = {
+    sql: deps.sql,
+    sqs: deps.sqs,
+    queueUrl: deps.queueUrl,
+    dlqUrl: deps.dlqUrl,
+    oldestMessageAgeS: deps.oldestMessageAgeS,
+  };
+  const live = deps.live ?? createLivePoller({
+    intervalMs: deps.streamIntervalMs ?? 1000,
+    read: async () => {
+      const [status, totals] = await Promise.all([
+        pipelineStatus({}, statusDeps),
+        pipelineTotals(deps),
+      ]);
+      return { time: status.time, status, totals };
+    },
+  });
+
+  for (const m of deps.middleware ?? []) app.use("*", m);
+  app.use("*", corsAllowList({ origins: deps.corsOrigins ?? [] }));
+  app.use(
+    "/v1/events",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiProblem(413, `The body exceeds ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+  const keyStore = deps.keyStore ?? createKeyStore({ keys: deps.apiKeys, sql: deps.sql });
+  app.use("/v1/*", apiKeyAuth({ store: keyStore, scope: scopeOf }));
+  app.use("/v1/*", rateLimit(deps.rateLimit ?? { ratePerS: 0, burst: 1 }));
+
+  app.openapi(healthRoute, (c) => c.json(health(), 200));
+  app.openapi(readyRoute, async (c) => {
     const r = await ready(deps);
     return c.json(r, r.status === "ok" ? 200 : 503);
   });
-  app.get("/v1/pipeline/totals", async (c) => c.json(await pipelineTotals(deps)));
-  app.notFound((c) =>
-    c.json(
-      {
-        type: "about:blank",
-        title: "Not Found",
-        status: 404,
-        detail: `No route for "${c.req.path}"`,
-      },
-      404,
-      { "content-type": "application/problem+json" },
-    )
-  );
-  app.onError((err, c) => {
-    const status = err instanceof HTTPException ? err.status : 500;
-    if (status >= 500) {
-      log.error("Request {path} failed: {error}", { path: c.req.path, error: String(err) });
-    }
-    return c.json(
-      {
-        type: "about:blank",
-        title: status >= 500 ? "Internal Server Error" : err.message,
-        status,
-        detail: status >= 500 ? "The server could not complete the request" : err.message,
-      },
-      status,
-      { "content-type": "application/problem+json" },
-    );
+  app.openapi(metricsRoute, async (c) => {
+    const text = await metricsText({}, deps);
+    return c.text(text, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   });
-  return app;
+
+  app.openAPIRegistry.registerPath(ingestEventsDoc);
+  app.post("/v1/events", async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch (err) {
+      if (err instanceof HTTPException) throw err; // the body limit's 413
+      throw new ApiProblem(400, "The body is not valid JSON");
+    }
+    return c.json(await ingestEvents({ body }, { ingestor }), 202);
+  });
+  app.openapi(eventStatusRoute, async (c) => {
+    return c.json(await eventStatus(c.req.valid("param"), deps), 200);
+  });
+  app.openapi(pipelineStatusRoute, async (c) => c.json(await pipelineStatus({}, statusDeps), 200));
+  app.openapi(pipelineTotalsRoute, async (c) => c.json(await pipelineTotals(deps), 200));
+  app.openapi(liveStreamRoute, (c) => liveStream(c, { poller: live }) as never);
+
+  // ANALYTICS ROUTES: the lead wires the analytics helper's read routes here, at merge time:
+  //   registerAnalyticsRoutes(app, { sql: deps.sql });   // from "./routes/analytics/register.ts"
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "ApiKey", {
+    type: "apiKey",
+    in: "header",
+    name: "x-api-key",
+    description: "Scopes: read (GET /v1/*), ingest (POST /v1/events), admin (everything). " +
+      "Not required when the server has no keys configured (local development).",
+  });
+  registerEventSchema(app.openAPIRegistry);
+  // Generated on first request (after every route, analytics included, is registered), then reused.
+  let openapi: unknown;
+  app.get("/openapi.json", (c) =>
+    c.json(
+      openapi ??= app.getOpenAPI31Document({
+        openapi: "3.1.0",
+        info: {
+          title: "ScaleStream API",
+          version: "1.0.0",
+          description: "Real-time e-commerce event pipeline: ingestion, event status, pipeline " +
+            "health and analytics. Errors are RFC 9457 problem documents.",
+        },
+      }),
+    ));
+  app.get("/docs", (c) => c.html(DOCS_HTML));
+
+  app.notFound((c) => problemResponse(c, 404, `No route for "${c.req.path}"`));
+  app.onError((err, c) => {
+    if (err instanceof ApiProblem) {
+      return problemResponse(c, err.status, err.message, {
+        headers: err.headers,
+        extensions: err.extensions,
+      });
+    }
+    if (err instanceof HTTPException && err.status < 500) {
+      return problemResponse(c, err.status, err.message || "The request cannot be processed");
+    }
+    log.error("Request {method} {path} failed: {error}", {
+      method: c.req.method,
+      path: c.req.path,
+      error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+    });
+    return problemResponse(c, 500, "The server could not complete the request");
+  });
+
+  return Object.assign(app, {
+    async close() {
+      live.close();
+      await ingestor?.close();
+    },
+  });
 }

@@ -1,14 +1,35 @@
-/** `deno task api`: serves the Hono app over HTTP (container entry). */
+/**
+ * `deno task api`: serves the Hono app over HTTP (container entry).
+ * `deno task apikey create --name X --scopes read,ingest`: creates a key, prints it once, stores
+ * only its hash. Also `apikey list` and `apikey revoke --name X`.
+ */
+import { parseArgs } from "node:util";
 import {
+  type Config,
   createMetricsRegistry,
   createSql,
+  createSqsClient,
+  ensureQueues,
   getLogger,
   loadConfig,
+  migrate,
   setupLogging,
+  type Sql,
 } from "../shared/mod.ts";
-import { createApp, withMetrics } from "./mod.ts";
+import {
+  apiOptionsFromConfig,
+  cloudwatchOldestAge,
+  createApiKey,
+  createApiMetrics,
+  createApp,
+  createKeyStore,
+  listApiKeys,
+  parseScopes,
+  revokeApiKey,
+} from "./mod.ts";
 
-const config = loadConfig();
+const env = Deno.env.toObject();
+const config = loadConfig(env);
 await setupLogging({ level: config.logLevel, format: config.logFormat });
 const log = getLogger(["scalestream", "api"]);
 if (!config.databaseUrl) {
@@ -20,17 +41,116 @@ const sql = createSql(config.databaseUrl, {
   statementTimeoutMs: config.dbStatementTimeoutMs,
   applicationName: "scalestream-api",
 });
-const app = withMetrics(createApp({ sql }), createMetricsRegistry());
-const server = Deno.serve({
-  port: config.port,
-  hostname: config.host,
-  onListen: ({ hostname, port }) =>
-    log.info("API listening on http://{hostname}:{port} (metrics at /metrics)", { hostname, port }),
-}, app.fetch);
-const shutdown = async () => {
-  await server.shutdown();
+
+if (Deno.args[0] === "apikey") {
+  const code = await apikey(Deno.args.slice(1), sql).catch((err) => {
+    const code = String((err as { code?: string }).code ?? "");
+    if (!(err instanceof RangeError || code === "23505" || code.startsWith("ERR_PARSE_ARGS"))) {
+      throw err;
+    }
+    console.error(
+      (err as { code?: string }).code === "23505" ? "A key of that name exists" : err.message,
+    );
+    return 2;
+  });
   await sql.end({ timeout: 5 });
-  Deno.exit(0);
-};
-Deno.addSignalListener("SIGINT", shutdown);
-Deno.addSignalListener("SIGTERM", shutdown);
+  Deno.exit(code);
+}
+await serve(config, sql);
+
+async function apikey(args: string[], sql: Sql): Promise<number> {
+  const usage = "usage: deno task apikey create --name NAME --scopes read,ingest,admin\n" +
+    "       deno task apikey list\n       deno task apikey revoke --name NAME";
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { name: { type: "string" }, scopes: { type: "string" } },
+  });
+  await migrate(sql);
+  switch (positionals[0]) {
+    case "create": {
+      if (!values.name || !values.scopes) break;
+      const created = await createApiKey(
+        { name: values.name, scopes: parseScopes(values.scopes) },
+        { sql },
+      );
+      // The key is shown here once; only its SHA-256 hash is stored.
+      console.log(created.key);
+      console.error(
+        `Created key "${created.name}" with scopes ${created.scopes.join(", ")}; ` +
+          "store it now, it cannot be shown again.",
+      );
+      return 0;
+    }
+    case "list":
+      for (const k of await listApiKeys({ sql })) {
+        console.log(
+          `${k.name}\t${k.scopes.join("+")}\tcreated ${k.createdAt.toISOString()}` +
+            (k.revokedAt ? `\trevoked ${k.revokedAt.toISOString()}` : ""),
+        );
+      }
+      return 0;
+    case "revoke":
+      if (!values.name) break;
+      if (await revokeApiKey(values.name, { sql })) {
+        console.error(`Revoked "${values.name}" (caches expire within 30 s)`);
+        return 0;
+      }
+      console.error(`No live key named "${values.name}"`);
+      return 1;
+  }
+  console.error(usage);
+  return 2;
+}
+
+async function serve(config: Config, sql: Sql) {
+  const sqs = createSqsClient(config, env);
+  const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
+  const options = await apiOptionsFromConfig(config);
+  const keyStore = createKeyStore({ keys: options.apiKeys, sql });
+  const registry = createMetricsRegistry();
+  if (await keyStore.open()) {
+    log.warn(
+      "NO API KEYS CONFIGURED: every /v1 route is open. Set API_KEYS or run `deno task apikey create`.",
+    );
+  }
+  const app = createApp({
+    sql,
+    sqs,
+    queueUrl,
+    dlqUrl,
+    keyStore,
+    ...options,
+    metrics: () => registry.metrics(),
+    middleware: [createApiMetrics(registry).middleware],
+    ...(config.apiCloudwatchAge && !config.sqsEndpoint
+      ? {
+        oldestMessageAgeS: cloudwatchOldestAge({
+          region: config.awsRegion,
+          queueName: queueUrl.split("/").pop() ?? config.queueName,
+        }),
+      }
+      : {}),
+  });
+  const server = Deno.serve({
+    port: config.port,
+    hostname: config.host,
+    onListen: ({ hostname, port }) =>
+      log.info("API listening on http://{hostname}:{port} (docs at /docs, metrics at /metrics)", {
+        hostname,
+        port,
+      }),
+  }, app.fetch);
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    await app.close();
+    await server.shutdown();
+    await sql.end({ timeout: 5 });
+    sqs.destroy();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", () => void shutdown());
+  Deno.addSignalListener("SIGTERM", () => void shutdown());
+}

@@ -56,6 +56,14 @@ const SETTINGS = {
   port: ["PORT", int(0, 65_535).default(8080)],
   host: ["HOST", z.string().min(1).default("127.0.0.1")],
 
+  // API (issue 6). API_KEYS never fails validation, so its value never reaches an error message.
+  apiKeys: ["API_KEYS", z.string().optional()],
+  corsOrigins: ["CORS_ORIGINS", z.string().default("")],
+  apiRateLimitRps: ["API_RATE_LIMIT_RPS", z.coerce.number().min(0).max(1_000_000).default(200)],
+  apiRateLimitBurst: ["API_RATE_LIMIT_BURST", int(1, 10_000_000).default(400)],
+  apiStreamIntervalMs: ["API_STREAM_INTERVAL_MS", int(100, 60_000).default(1000)],
+  apiCloudwatchAge: ["API_CLOUDWATCH_AGE", bool.default(false)],
+
   // Monitoring (issue 7): the producer's own /metrics port (0 = off) and the queue-depth poll.
   producerMetricsPort: ["PRODUCER_METRICS_PORT", int(0, 65_535).default(0)],
   queueDepthIntervalMs: ["QUEUE_DEPTH_INTERVAL_MS", int(0, 3_600_000).default(5000)],

@@ -18,6 +18,7 @@ export {
   validateEvent,
   type ValidationResult,
 } from "./event.ts";
+export { applyEventAliases, EVENT_FIELD_ALIASES, EVENT_TYPE_ALIASES } from "./event_aliases.ts";
 export {
   type Config,
   CONFIG_VARIABLES,

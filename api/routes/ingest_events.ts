@@ -1,0 +1,108 @@
+/**
+ * `POST /v1/events`: one event or an array of up to 500 (1 MiB at most). Each is mapped from seed
+ * 003's snake_case aliases, validated with the shared schema and, when valid, enqueued; invalid
+ * ones are reported by index and never enqueued. 202 means SQS acknowledged every accepted event.
+ */
+import { z } from "@hono/zod-openapi";
+import { applyEventAliases, validateEvent } from "../../shared/mod.ts";
+import type { EventIngestor } from "../event_ingestor.ts";
+import { ApiProblem, problemResponses } from "../problem.ts";
+
+export const MAX_EVENTS_PER_REQUEST = 500;
+export const MAX_BODY_BYTES = 1_048_576;
+
+export const IngestResultSchema = z.object({
+  accepted: z.int().openapi({ description: "Events enqueued (SQS acknowledged them)" }),
+  rejected: z.int().openapi({ description: "Events refused; see errors" }),
+  errors: z.array(z.object({
+    index: z.int().openapi({ description: "Position in the request (0 for a single event)" }),
+    reason: z.string(),
+  })),
+}).openapi("IngestResult");
+export type IngestResult = z.infer<typeof IngestResultSchema>;
+
+/** The OpenAPI description of the route (documented by hand: validation is per event, below). */
+export const ingestEventsDoc = {
+  method: "post" as const,
+  path: "/v1/events",
+  tags: ["ingestion"],
+  summary: "Ingest one event or a batch",
+  description:
+    `Accepts one event or an array of at most ${MAX_EVENTS_PER_REQUEST} events (body at most 1 MiB). ` +
+    "Each event is validated on its own against the Event schema; seed 003's snake_case names " +
+    "(user_id, session_id, event_type, page_url, product_id, device_type, user_agent, ip_address, " +
+    "custom_properties, search_query, order_id, event_id; top-level country/region; event type " +
+    "`click`) are accepted as aliases. eventId and timestamp are required: the event id is what " +
+    "makes a retried request harmless. Answers 202 once SQS acknowledged every valid event; " +
+    "invalid events are listed by index and not enqueued. Scope: ingest.",
+  security: [{ ApiKey: [] }],
+  request: {
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: {
+            oneOf: [
+              { $ref: "#/components/schemas/Event" },
+              {
+                type: "array" as const,
+                maxItems: MAX_EVENTS_PER_REQUEST,
+                items: { $ref: "#/components/schemas/Event" },
+              },
+            ],
+          },
+        },
+      },
+    },
+  },
+  responses: {
+    202: {
+      description: "Valid events are in the queue",
+      content: { "application/json": { schema: IngestResultSchema } },
+    },
+    ...problemResponses(400, 401, 403, 413, 429, 503),
+  },
+};
+
+/** Validates and enqueues the events of one request body. */
+export async function ingestEvents(
+  input: { body: unknown },
+  deps: { ingestor: EventIngestor | undefined },
+): Promise<IngestResult> {
+  if (!deps.ingestor) {
+    throw new ApiProblem(503, "Ingestion is not configured: this API has no queue");
+  }
+  const items = Array.isArray(input.body) ? input.body : [input.body];
+  if (items.length > MAX_EVENTS_PER_REQUEST) {
+    throw new ApiProblem(
+      413,
+      `A request may carry at most ${MAX_EVENTS_PER_REQUEST} events; this one has ${items.length}`,
+    );
+  }
+  const errors: { index: number; reason: string }[] = [];
+  const batch = deps.ingestor.begin();
+  for (const [index, item] of items.entries()) {
+    const v = validateEvent(applyEventAliases(item));
+    if (!v.ok) {
+      errors.push({ index, reason: v.reason });
+      continue;
+    }
+    try {
+      await batch.add(v.event);
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      errors.push({ index, reason: err.message });
+    }
+  }
+  const { enqueued, failed } = await batch.commit();
+  if (failed > 0) {
+    throw new ApiProblem(
+      503,
+      `The queue did not accept ${failed} of ${
+        enqueued + failed
+      } events; retry the request (event ids make a retry harmless)`,
+      { headers: { "retry-after": "5" }, extensions: { enqueued, failed } },
+    );
+  }
+  return { accepted: enqueued, rejected: errors.length, errors };
+}

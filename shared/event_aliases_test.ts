@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { applyEventAliases } from "./event_aliases.ts";
+import { validateEvent } from "./event.ts";
+
+Deno.test("applyEventAliases() maps seed 003's snake_case event onto the contract", () => {
+  const out = applyEventAliases({
+    event_id: "6f1c2a4e-9b7d-4c1e-8f0a-2b3c4d5e6f70",
+    user_id: "u1",
+    session_id: "s1",
+    event_type: "page_view",
+    timestamp: "2026-01-01T00:00:00Z",
+    page_url: "/",
+    device_type: "desktop",
+    country: "FR",
+    region: "Paris",
+    custom_properties: { a: 1 },
+  });
+  const v = validateEvent(out);
+  assert.ok(v.ok, v.ok ? "" : v.reason);
+  assert.equal(v.event.pageUrl, "/");
+  assert.deepEqual(v.event.properties, { a: 1 });
+});
+
+Deno.test("applyEventAliases() lets a camelCase field win and leaves non-objects alone", () => {
+  assert.deepEqual(applyEventAliases({ userId: "camel", user_id: "snake" }), { userId: "camel" });
+  assert.equal(applyEventAliases(7), 7);
+  assert.deepEqual(applyEventAliases([1]), [1]);
+  assert.deepEqual(applyEventAliases({ event_type: "click" }), { eventType: "product_click" });
+  const kept = applyEventAliases({ location: { country: "DE", region: "x" }, country: "FR" });
+  assert.deepEqual(kept, { location: { country: "DE", region: "x" }, country: "FR" });
+});
