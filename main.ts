@@ -15,7 +15,13 @@ import {
   startEmbeddedPostgres,
   startEmbeddedSqs,
 } from "./shared/mod.ts";
-import { createConsumer, startConsumerMetrics } from "./consumer/mod.ts";
+import {
+  analyticsStages,
+  createAlertDispatcher,
+  createConsumer,
+  startAnalyticsJobs,
+  startConsumerMetrics,
+} from "./consumer/mod.ts";
 import { apiOptionsFromConfig, createApiMetrics, createApp, pipelineTotals } from "./api/mod.ts";
 import {
   createEventSender,
@@ -72,8 +78,19 @@ const consumer = createConsumer({
   config,
   workerId: `dev-${Deno.pid}`,
   onFlush: metrics.onFlush,
+  stages: analyticsStages(config),
 });
 consumer.start();
+const analyticsJobs = startAnalyticsJobs({ sql }, config);
+const alerts = createAlertDispatcher({ sql }, {
+  webhooks: {
+    fraud: config.alertWebhookFraud,
+    inventory: config.alertWebhookInventory,
+    anomaly: config.alertWebhookAnomaly,
+  },
+  maxAttempts: config.alertMaxAttempts,
+});
+alerts.start();
 
 const app = createApp({
   sql,
@@ -144,6 +161,8 @@ async function shutdown() {
   await consumer.stop();
   await app.close();
   metrics.stop();
+  await analyticsJobs.stop();
+  await alerts.stop();
   await server.shutdown();
   await sql.end({ timeout: 5 });
   sqs.destroy();

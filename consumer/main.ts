@@ -8,7 +8,14 @@ import {
   migrate,
   setupLogging,
 } from "../shared/mod.ts";
-import { createConsumer, startConsumerMetrics } from "./mod.ts";
+import {
+  analyticsStages,
+  createAlertDispatcher,
+  createConsumer,
+  runAnalyticsCommand,
+  startAnalyticsJobs,
+  startConsumerMetrics,
+} from "./mod.ts";
 
 const config = loadConfig();
 await setupLogging({ level: config.logLevel, format: config.logFormat });
@@ -25,6 +32,19 @@ const sql = createSql(config.databaseUrl, {
   applicationName: "scalestream-consumer",
 });
 await migrate(sql);
+// `deno task rebuild --from … --to …` and `deno task maintain`: one-shot analytics commands.
+const command = Deno.args[0];
+if (command === "rebuild" || command === "maintain") {
+  try {
+    const result = await runAnalyticsCommand(command, Deno.args.slice(1), { sql }, config);
+    log.info("{command} done: {result}", { command, result: JSON.stringify(result) });
+  } catch (err) {
+    log.error("{command} failed: {error}", { command, error: String(err) });
+    Deno.exitCode = 1;
+  }
+  await sql.end({ timeout: 5 });
+  Deno.exit();
+}
 const sqs = createSqsClient(config, Deno.env.toObject());
 const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
 const workerId = config.workerId ?? `${Deno.hostname()}-${Deno.pid}`;
@@ -42,13 +62,26 @@ const consumer = createConsumer({
   config,
   workerId,
   onFlush: metrics.onFlush,
+  stages: analyticsStages(config),
 });
 consumer.start();
+const analyticsJobs = startAnalyticsJobs({ sql }, config);
+const alerts = createAlertDispatcher({ sql }, {
+  webhooks: {
+    fraud: config.alertWebhookFraud,
+    inventory: config.alertWebhookInventory,
+    anomaly: config.alertWebhookAnomaly,
+  },
+  maxAttempts: config.alertMaxAttempts,
+});
+alerts.start();
 
 const shutdown = async (signal: string) => {
   log.info("{signal} received; draining", { signal });
   await consumer.stop();
   metrics.stop();
+  await analyticsJobs.stop();
+  await alerts.stop();
   await sql.end({ timeout: 5 });
   sqs.destroy();
   Deno.exit(0);
