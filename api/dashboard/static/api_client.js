@@ -135,7 +135,7 @@ export function createApiClient(options = {}) {
 
     /**
      * Net revenue per bucket for one category (or all). `GET /v1/metrics/revenue` → `{ range,
-     * buckets: [{ bucket, orders, netRevenue, … }] }`.
+     * buckets: [{ bucket, orders, cancelledOrders, units, netRevenue }] }`.
      * @param {Filters} f @param {AbortSignal} [signal]
      */
     async revenue(f, signal) {
@@ -150,6 +150,8 @@ export function createApiClient(options = {}) {
           t: seconds(x.bucket),
           revenue: Number(x.netRevenue),
           orders: Number(x.orders),
+          cancelledOrders: Number(x.cancelledOrders),
+          units: Number(x.units),
         })),
       };
     },

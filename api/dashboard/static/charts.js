@@ -4,17 +4,17 @@
  * series changes (a category appears, a filter narrows the lines).
  */
 
-/** Okabe–Ito, lightened where needed to read on the dark background. */
+/** Okabe–Ito hues, lightened to read on the dark background, plus lavender and tan. */
 export const PALETTE = [
   "#56b4e9",
   "#e69f00",
   "#2fc48d",
   "#f0e442",
   "#cc79a7",
-  "#4c9be8",
+  "#a58bff",
   "#ff7b3a",
   "#c3c3c3",
-  "#a58bff",
+  "#c8a06a",
 ];
 
 const AXIS = {
@@ -46,24 +46,23 @@ export function compact(v) {
 /**
  * Creates a chart in `el`. `yFormat` formats axis ticks and legend values.
  * @param {HTMLElement} el
- * @param {{ yFormat?: (v: number) => string, y2?: { label: string, format?: (v: number) => string } }} [options]
+ * @param {{ yFormat?: (v: number) => string, axisFormat?: (v: number) => string, y2?: { label: string, format?: (v: number) => string } }} [options]
  */
 export function timeChart(el, options = {}) {
   const yFormat = options.yFormat ?? compact;
+  const axisFormat = options.axisFormat ?? yFormat;
   /** @type {any} */
   let plot = null;
   let key = "";
   /** @type {ChartData | null} */
   let last = null;
 
+  // The plot's height comes from the CSS variable --plot-h (per breakpoint); the legend sits below
+  // it, so the panel grows with the legend instead of squeezing the plot.
   const size = () => ({
     width: Math.max(200, Math.floor(el.clientWidth)),
-    height: Math.max(120, Math.floor(el.clientHeight) - legendHeight()),
+    height: parseInt(getComputedStyle(el).getPropertyValue("--plot-h"), 10) || 220,
   });
-  const legendHeight = () => {
-    const legend = el.querySelector(".u-legend");
-    return legend ? /** @type {HTMLElement} */ (legend).offsetHeight + 4 : 32;
-  };
 
   /** @param {ChartData} d */
   function build(d) {
@@ -79,8 +78,16 @@ export function timeChart(el, options = {}) {
         dash: s.dash,
         scale: options.y2 && i === d.series.length - 1 ? "y2" : "y",
         points: { show: single, size: 6, fill: s.color },
-        value: (/** @type {any} */ _u, /** @type {number | null} */ v) =>
-          v === null || v === undefined ? "–" : yFormat(v),
+        // Away from the cursor (a wall screen has none) the legend shows the latest value.
+        value: (
+          /** @type {any} */ u,
+          /** @type {number | null} */ v,
+          /** @type {number} */ sidx,
+          /** @type {number | null} */ idx,
+        ) => {
+          const shown = idx === null ? latest(u.data[sidx]) : v;
+          return shown === null || shown === undefined ? "–" : yFormat(shown);
+        },
       })),
     ];
     const axes = [
@@ -88,11 +95,19 @@ export function timeChart(el, options = {}) {
       {
         ...AXIS,
         size: 56,
-        values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map(yFormat),
+        values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map(axisFormat),
       },
     ];
     /** @type {Record<string, any>} */
-    const scales = { x: { time: true }, y: { range: nonNegative } };
+    const scales = {
+      // One point alone would make uPlot span years; show the minute before it instead.
+      x: {
+        time: true,
+        range: (/** @type {any} */ _u, /** @type {number} */ min, /** @type {number} */ max) =>
+          min === max ? [min - 60, max + 1] : [min, max],
+      },
+      y: { range: nonNegative },
+    };
     if (options.y2) {
       const f = options.y2.format ?? compact;
       scales.y2 = { range: nonNegative };
@@ -118,12 +133,15 @@ export function timeChart(el, options = {}) {
       [d.x, ...d.ys],
       el,
     );
-    // The legend's height is known only after the first draw.
-    plot.setSize(size());
   }
 
+  let width = 0;
   const observer = new ResizeObserver(() => {
-    if (plot) plot.setSize(size());
+    const s = size();
+    if (plot && s.width !== width) {
+      width = s.width;
+      plot.setSize(s);
+    }
   });
   observer.observe(el);
 
@@ -149,6 +167,18 @@ export function timeChart(el, options = {}) {
       return last;
     },
   };
+}
+
+/**
+ * The last non-null value of a series.
+ * @param {(number | null)[] | undefined} ys
+ */
+function latest(ys) {
+  for (let i = (ys?.length ?? 0) - 1; i >= 0; i--) {
+    const v = ys?.[i];
+    if (v !== null && v !== undefined) return v;
+  }
+  return null;
 }
 
 /**

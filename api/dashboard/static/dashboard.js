@@ -48,6 +48,7 @@ const money = (/** @type {number} */ v) =>
       maximumFractionDigits: 2,
     }))
     : "–";
+const shortMoney = (/** @type {number} */ v) => "$" + compact(v);
 const pct = (/** @type {number | null} */ v) =>
   v === null || v === undefined ? "–" : `${(v * 100).toFixed(v < 0.1 ? 2 : 1)}%`;
 const clock = (/** @type {number} */ ms) =>
@@ -85,7 +86,7 @@ const live = [];
 
 const charts = {
   traffic: timeChart($("chart-traffic"), { yFormat: compact }),
-  revenue: timeChart($("chart-revenue"), { yFormat: money }),
+  revenue: timeChart($("chart-revenue"), { yFormat: money, axisFormat: shortMoney }),
   users: timeChart($("chart-users"), { yFormat: compact }),
   live: timeChart($("chart-live"), { y2: { label: "queue" } }),
 };
@@ -100,7 +101,7 @@ function syncControls() {
   const current = [...select.options].slice(1).map((o) => o.value);
   if (current.join() !== options.join()) {
     select.replaceChildren(
-      h("option", { value: "" }, "All categories"),
+      h("option", { value: "" }, "All"),
       ...options.map((c) => h("option", { value: c }, c)),
     );
   }
@@ -183,18 +184,28 @@ function showErrors(errors) {
 // ---- analytics panels ----------------------------------------------------------------------
 
 /**
- * The buckets of a range, with `byBucket` values filled in and gaps as zero; the last bucket's
- * rate uses the time elapsed in it, so a minute in progress is not drawn as a drop.
+ * The bucket starts of a range, and the seconds each covers: a bucket in progress covers only
+ * the time elapsed in it, so its rate is not drawn as a drop. `span` is null for a bucket begun
+ * too recently to give a meaningful rate (less than a quarter of it, at most 15 s, elapsed).
  * @param {{ fromS: number, toS: number, windowS: number }} range
  */
 function bucketTimes(range) {
   const first = Math.floor(range.fromS / range.windowS) * range.windowS;
   const xs = [];
   for (let t = first; t < range.toS; t += range.windowS) xs.push(t);
-  const span = (/** @type {number} */ t) =>
-    Math.min(range.windowS, Math.max(Math.min(10, range.windowS), range.toS - t));
+  const minS = Math.min(15, range.windowS / 4);
+  const span = (/** @type {number} */ t) => {
+    const s = Math.min(range.windowS, range.toS - t);
+    return s < minS ? null : s;
+  };
   return { xs, span };
 }
+
+/** `v / s`, or null when there is no span. */
+const per = (
+  /** @type {number} */ v,
+  /** @type {number | null} */ s,
+) => (s === null ? null : v / s);
 
 /** @param {Awaited<ReturnType<typeof client.traffic>>} traffic */
 function drawTraffic(traffic) {
@@ -209,7 +220,7 @@ function drawTraffic(traffic) {
   );
   charts.traffic.setData({
     x: xs,
-    ys: types.map((type) => xs.map((t) => (at.get(t)?.byType[type] ?? 0) / span(t))),
+    ys: types.map((type) => xs.map((t) => per(at.get(t)?.byType[type] ?? 0, span(t)))),
     series: types.map((type) => ({ label: label(type), color: colorOf(EVENT_TYPES, type) })),
   });
 }
@@ -225,7 +236,10 @@ function drawRevenue(lines, range) {
     x: xs,
     ys: lines.map(({ series }) => {
       const at = new Map(series.buckets.map((b) => [b.t, b.revenue]));
-      return xs.map((t) => (at.get(t) ?? 0) / (span(t) / 60));
+      return xs.map((t) => {
+        const s = span(t);
+        return per(at.get(t) ?? 0, s === null ? null : s / 60);
+      });
     }),
     series: lines.map(({ category }) => ({ label: category, color: colorOf(cats, category) })),
   });
@@ -267,6 +281,21 @@ function drawFunnel(f) {
     }),
   );
   $("kpi-conversion").textContent = pct(f.viewToPurchase);
+}
+
+/** @param {Awaited<ReturnType<typeof client.revenue>>} r */
+function drawOrders(r) {
+  const sum = (/** @type {"orders" | "cancelledOrders" | "units" | "revenue"} */ k) =>
+    r.buckets.reduce((s, b) => s + b[k], 0);
+  const kept = sum("orders") - sum("cancelledOrders");
+  const item = (/** @type {string} */ term, /** @type {string} */ value) =>
+    h("div", {}, h("dt", {}, term), h("dd", {}, value));
+  $("orders").replaceChildren(
+    item("Orders", compact(sum("orders"))),
+    item("Cancelled", compact(sum("cancelledOrders"))),
+    item("Units sold", compact(sum("units"))),
+    item("Avg order value", kept > 0 ? money(sum("revenue") / kept) : "–"),
+  );
 }
 
 /**
@@ -380,14 +409,20 @@ function drawFraud(alerts) {
         "tr",
         {},
         h("td", { class: "mono" }, clock(Date.parse(a.eventTime))),
-        h("td", { class: "mono", title: a.orderId }, String(a.orderId).slice(0, 8)),
+        h("td", { class: "mono hide-sm", title: a.orderId }, String(a.orderId).slice(0, 8)),
         h("td", { class: "num" }, money(a.amount)),
         h(
           "td",
           { class: "num" },
           h("span", { class: `score ${a.score >= 90 ? "bad" : "warn"}` }, a.score),
         ),
-        h("td", { class: "reasons" }, (a.reasons ?? []).map(label).join(", ")),
+        h(
+          "td",
+          { class: "reasons" },
+          ...(a.reasons ?? []).map((/** @type {string} */ r) =>
+            h("span", { class: "tag", title: r }, label(r.split(":")[0] ?? r))
+          ),
+        ),
       )
     ),
     5,
@@ -463,6 +498,7 @@ async function refresh() {
   await Promise.all([
     panel(client.traffic(f, signal), drawTraffic),
     panel(client.revenue(f, signal), (r) => {
+      drawOrders(r);
       $("kpi-revenue").textContent = money(r.buckets.reduce((s, b) => s + b.revenue, 0));
       $("kpi-revenue-unit").textContent = `net, last ${60 * WINDOW_S[f.window] / 3600} h`;
       return revenueLines.then((lines) => {
@@ -571,9 +607,12 @@ function onSnapshot(s) {
   const xs = [];
   const rates = [];
   const queue = [];
+  // Consumers store in flushes, so frame-to-frame rates jump; each point averages the last ~3 s.
+  let j = 0;
   for (let i = 0; i < live.length; i++) {
-    const p = live[i - 1];
     const c = /** @type {import("./api_client.js").Snapshot} */ (live[i]);
+    while (j < i - 1 && c.timeMs - /** @type {any} */ (live[j + 1]).timeMs >= 3000) j++;
+    const p = i === 0 ? undefined : live[j];
     xs.push(c.timeMs / 1000);
     rates.push(
       p && c.timeMs > p.timeMs ? ((c.stored - p.stored) * 1000) / (c.timeMs - p.timeMs) : null,
