@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { createApp } from "../api/mod.ts";
+import { createApp, parseApiKeys } from "../api/mod.ts";
 import { registerDashboard } from "../api/dashboard/mod.ts";
 import { analyticsStages, createConsumer } from "../consumer/mod.ts";
 import { createEventSender, createGenerator, metaOf, type SentMeta } from "../producer/mod.ts";
@@ -301,6 +301,86 @@ Deno.test({
       await app.close();
       await consumer.stop();
       await q.close();
+      await db.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "with API keys configured the dashboard asks for a read key, takes ?key= once and " +
+    "reads the API and the stream with it",
+  ignore: chromium === null,
+  async fn() {
+    const db = await createTestDb();
+    const key = `ssk_dashboard_${crypto.randomUUID()}`;
+    const app = createApp({
+      sql: db.sql,
+      apiKeys: await parseApiKeys(`wall:read:${key}`),
+      streamIntervalMs: 500,
+    });
+    if (!app.routes.some((r) => r.method === "GET" && r.path === "/")) registerDashboard(app);
+    const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage({ width: 1200, height: 800 });
+      await page.goto(`${base}/`);
+      await waitFor(
+        page,
+        "the key form is shown",
+        () =>
+          !document.getElementById("key-banner")?.hidden &&
+          document.getElementById("conn-text")?.textContent === "Needs an API key",
+      );
+
+      await page.fill("#key-input", "ssk_not_a_valid_key_at_all");
+      await page.click("#key-form button[type=submit]");
+      await waitFor(
+        page,
+        "a wrong key is refused",
+        () =>
+          !document.getElementById("key-banner")?.hidden &&
+          document.getElementById("conn-dot")?.dataset.state === "down",
+      );
+
+      await page.fill("#key-input", key);
+      await page.click("#key-form button[type=submit]");
+      await waitFor(
+        page,
+        "the stream is live with the key",
+        () =>
+          document.getElementById("key-banner")?.hidden &&
+          document.getElementById("conn-dot")?.dataset.state === "live",
+      );
+
+      // A wall screen opened with ?key=: the key moves to sessionStorage and leaves the address.
+      const wall = await browser.newPage({ width: 1200, height: 800 });
+      await wall.goto(`${base}/?key=${encodeURIComponent(key)}&window=5m`);
+      await waitFor(
+        wall,
+        "the wall screen is live",
+        () =>
+          document.getElementById("conn-dot")?.dataset.state === "live" &&
+          Number(document.body.dataset.refreshed) > 0,
+      );
+      assert.doesNotMatch(wall.url(), /key=/);
+      assert.match(wall.url(), /window=5m/);
+      assert.equal(
+        await wall.evaluate(() => document.getElementById("key-banner")?.hidden),
+        true,
+      );
+      assert.equal(
+        await wall.$eval("#error-banner", (e) => (e as HTMLElement).hidden),
+        true,
+      );
+      assert.equal(
+        await wall.$eval("#f-window", (s) => (s as HTMLSelectElement).value),
+        "5m",
+      );
+    } finally {
+      await browser.close();
+      await server.shutdown();
+      await app.close();
       await db.close();
     }
   },

@@ -165,13 +165,11 @@ $("key-form").addEventListener("submit", (e) => {
 
 /** @param {unknown[]} errors */
 function showErrors(errors) {
-  const auth = errors.find((e) => e instanceof ApiError && (e.status === 401 || e.status === 403));
-  if (auth) {
-    askForKey(
-      /** @type {ApiError} */ (auth).status === 403 ? "That key lacks the read scope." : "",
-    );
-  }
-  const other = errors.filter((e) => e !== auth && !(e instanceof DOMException));
+  const isAuth = (/** @type {unknown} */ e) =>
+    e instanceof ApiError && (e.status === 401 || e.status === 403);
+  const auth = /** @type {ApiError | undefined} */ (errors.find(isAuth));
+  if (auth) askForKey(auth.status === 403 ? "That key lacks the read scope." : auth.detail);
+  const other = errors.filter((e) => !isAuth(e) && !(e instanceof DOMException));
   const banner = $("error-banner");
   banner.hidden = other.length === 0;
   banner.textContent = other.length === 0
