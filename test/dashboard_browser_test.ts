@@ -270,10 +270,10 @@ Deno.test({
         );
         await waitFor(
           phone,
-          "the phone's tables are filled",
+          "the phone's tables and ingest rate are filled",
           () =>
             document.querySelector("#top-products tbody tr:not(.empty)") &&
-            document.getElementById("conn-dot")?.dataset.state === "live",
+            document.getElementById("kpi-ingest-rate")?.textContent !== "–",
         );
         const overflow = await phone.evaluate(() => ({
           scroll: document.documentElement.scrollWidth,

@@ -34,7 +34,7 @@ Deno.test("GET / serves the dashboard page with a strict content policy and no e
   assert.doesNotMatch(html, /(?:src|href)="(?:https?:)?\/\//, "the page must work offline");
   assert.doesNotMatch(html, /<script>(?!<\/script>)/, "no inline script (CSP forbids it)");
   for (const id of ["f-window", "f-category", "f-device"]) {
-    assert.match(html, new RegExp(`<label>[^<]*\\s*<select id="${id}"`), `${id} has a label`);
+    assert.match(html, new RegExp(`<label[^>]*>[^<]*\\s*<select id="${id}"`), `${id} has a label`);
   }
 });
 
