@@ -8,6 +8,7 @@ import {
   createSqsClient,
   type EmbeddedService,
   ensureQueues,
+  ensureSchema,
   getLogger,
   loadConfig,
   migrate,
@@ -19,6 +20,9 @@ import {
   analyticsStages,
   createAlertDispatcher,
   createConsumer,
+  createEnricher,
+  dimensionsOf,
+  loadDimensions,
   startAnalyticsJobs,
   startConsumerMetrics,
 } from "./consumer/mod.ts";
@@ -57,12 +61,25 @@ if (!databaseUrl) {
 }
 const config = loadConfig(env, { sqsEndpoint, databaseUrl, dbPoolMax: poolMax });
 
-const sql = createSql(databaseUrl, { max: poolMax, applicationName: "scalestream-dev" });
+const sql = createSql(databaseUrl, {
+  max: poolMax,
+  applicationName: "scalestream-dev",
+  ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
+});
+await ensureSchema(sql, config.dbSchema);
 await migrate(sql);
+// The dimensions of the simulated shop, so enrichment finds its products and users.
+const generator = createGenerator({ seed: Date.now() % 1e9 });
+await loadDimensions(dimensionsOf(generator), { sql });
 const sqs = createSqsClient(config, env);
 const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
 log.info("Queue {queueUrl} with dead-letter queue {dlqUrl}", { queueUrl, dlqUrl });
 
+const enricher = createEnricher({
+  sql,
+  ttlMs: config.enrichCacheTtlMs,
+  maxEntries: config.enrichCacheMaxEntries,
+});
 // One registry for the whole pipeline, served by the API at /metrics.
 const metrics = startConsumerMetrics({
   sqs,
@@ -77,6 +94,7 @@ const consumer = createConsumer({
   queueUrl,
   config,
   workerId: `dev-${Deno.pid}`,
+  enricher,
   onFlush: metrics.onFlush,
   stages: analyticsStages(config),
 });
@@ -129,7 +147,7 @@ const producing = runProducer({
   rateAt: () => config.producerRate,
   onProgress: producerMetrics.observeProgress,
   signal: stopProducer.signal,
-}, { next: uniqueEvents(createGenerator({ seed: Date.now() % 1e9 }).next), sender });
+}, { next: uniqueEvents(generator.next), sender });
 
 const report = setInterval(async () => {
   try {

@@ -3,6 +3,11 @@
  * → flush (one transaction) → delete. Polling is decoupled from flushing: several long polls run at
  * once while there is room under the in-flight bounds, and flushes combine many messages. A message
  * is deleted only after the transaction holding all of its events has committed.
+ *
+ * Backpressure: a poll starts only while in-flight events and bytes are under their bounds AND the
+ * events waiting for a flush slot are fewer than `flushConcurrency × flushMaxEvents`. Intake therefore
+ * follows the flush rate: when the database slows down, flushes take longer, the queue ahead of them
+ * fills and polls pause; memory is bounded by the in-flight limits plus one receive per poller.
  */
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -22,25 +27,28 @@ import {
   withContext,
 } from "../shared/mod.ts";
 import { type DecodedMessage, decodeMessage } from "./decode_message.ts";
+import type { Enricher } from "./enrich.ts";
 import { flushEvents, type FlushResult, type FlushStage } from "./flush_events.ts";
 
 const log = getLogger(["scalestream", "consumer"]);
 
 /** Settings the consumer reads from the shared configuration. */
-export type ConsumerConfig = Pick<
-  Config,
-  | "pollers"
-  | "waitTimeS"
-  | "visibilityTimeoutS"
-  | "maxInflightEvents"
-  | "maxInflightBytes"
-  | "flushMaxEvents"
-  | "flushMaxMs"
-  | "flushConcurrency"
-  | "shutdownDeadlineMs"
-  | "lateHorizonS"
-  | "futureSkewS"
->;
+export type ConsumerConfig =
+  & Pick<
+    Config,
+    | "pollers"
+    | "waitTimeS"
+    | "visibilityTimeoutS"
+    | "maxInflightEvents"
+    | "maxInflightBytes"
+    | "flushMaxEvents"
+    | "flushMaxMs"
+    | "flushConcurrency"
+    | "shutdownDeadlineMs"
+    | "lateHorizonS"
+    | "futureSkewS"
+  >
+  & Partial<Pick<Config, "consumerStatusIntervalMs">>;
 
 export interface ConsumerDeps {
   sql: Sql;
@@ -49,7 +57,10 @@ export interface ConsumerDeps {
   config: ConsumerConfig;
   workerId: string;
   stages?: readonly FlushStage[];
+  /** Segment of a user; overrides the enricher's when both are given. */
   segmentOf?: (userId: string) => string;
+  /** Dimension lookups, primed once per flush (user segment, product category). */
+  enricher?: Enricher;
   /** Called after each committed flush (metrics, live updates). */
   onFlush?: (result: FlushResult, info: { latencyMs: number; messages: number }) => void;
 }
@@ -71,8 +82,16 @@ export interface ConsumerStats {
   inflightMessages: number;
   inflightEvents: number;
   inflightBytes: number;
+  /** Highest `inflightEvents` seen: shows the in-flight bound holding under a backlog. */
+  peakInflightEvents: number;
+  /** Polls that waited for room (backpressure) before receiving. */
+  pollsPaused: number;
   lastPollAtMs: number;
   lastFlushAtMs: number;
+  /** Latency of the last committed flush, including retries, in milliseconds. */
+  lastFlushLatencyMs: number;
+  /** Now − SentTimestamp of the oldest message of the last flush, at its commit. */
+  lagMs: number;
 }
 
 export interface Consumer {
@@ -87,6 +106,8 @@ export interface Consumer {
 
 interface Inflight {
   msg: DecodedMessage;
+  /** When it arrived: a buffered message waits at most `flushMaxMs` for its flush. */
+  receivedAtMs: number;
   /** When the visibility timeout of this message runs out unless extended. */
   visibleAtMs: number;
 }
@@ -104,6 +125,9 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 const jitter = (ms: number) => ms / 2 + Math.random() * ms / 2;
+
+/** Time a stopped consumer still waits for a transaction in flight after the deadline. */
+const DEADLINE_GRACE_MS = 1000;
 
 /** Creates a consumer; nothing happens until `start()`. */
 export function createConsumer(deps: ConsumerDeps): Consumer {
@@ -124,15 +148,19 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
     inflightMessages: 0,
     inflightEvents: 0,
     inflightBytes: 0,
+    peakInflightEvents: 0,
+    pollsPaused: 0,
     lastPollAtMs: 0,
     lastFlushAtMs: 0,
+    lastFlushLatencyMs: 0,
+    lagMs: 0,
   };
   const inflight = new Map<string, Inflight>(); // by receipt handle
-  let buffer: DecodedMessage[] = [];
+  let buffer: Inflight[] = [];
   let bufferedEvents = 0;
-  let bufferSinceMs = 0;
   let activeFlushes = 0;
   let running = false;
+  let startedAtMs = 0;
   let stopping: Promise<void> | null = null;
   let pollAbort = new AbortController();
   /** Aborted when the shutdown deadline passes: flush retries give up, messages stay in SQS. */
@@ -142,10 +170,14 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
   let roomWaiters: (() => void)[] = [];
   let flushTimer: ReturnType<typeof setInterval> | undefined;
   let heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  let statusTimer: ReturnType<typeof setInterval> | undefined;
+  let heartbeatRunning = false;
+  const queuedLimit = config.flushConcurrency * config.flushMaxEvents;
 
   const hasRoom = () =>
     stats.inflightEvents < config.maxInflightEvents &&
-    stats.inflightBytes < config.maxInflightBytes;
+    stats.inflightBytes < config.maxInflightBytes &&
+    bufferedEvents < queuedLimit;
 
   function wakeRoomWaiters() {
     const waiters = roomWaiters;
@@ -154,12 +186,20 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
   }
 
   async function waitForRoom(signal: AbortSignal) {
+    if (hasRoom()) return;
+    stats.pollsPaused++;
     while (!hasRoom() && !signal.aborted) {
       await new Promise<void>((resolve) => {
-        roomWaiters.push(resolve);
-        signal.addEventListener("abort", () => resolve(), { once: true });
+        const done = () => {
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        roomWaiters.push(done);
+        signal.addEventListener("abort", done, { once: true });
       });
     }
+    // Waiting for room is not a stall: the health check measures from here.
+    stats.lastPollAtMs = Math.max(stats.lastPollAtMs, Date.now());
   }
 
   async function pollLoop(id: number) {
@@ -179,7 +219,13 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
             MessageAttributeNames: ["All"],
             MessageSystemAttributeNames: ["ApproximateReceiveCount", "SentTimestamp"],
           }),
-          { abortSignal: signal },
+          // A receive that hangs (half-open connection) must not stall this poller forever.
+          {
+            abortSignal: AbortSignal.any([
+              signal,
+              AbortSignal.timeout((config.waitTimeS + 15) * 1000),
+            ]),
+          },
         );
         messages = out.Messages ?? [];
         failures = 0;
@@ -215,22 +261,28 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       } catch (err) {
         if (!(err instanceof PoisonMessageError)) throw err;
         void leaveForDlq(m.ReceiptHandle, Number(m.Attributes?.ApproximateReceiveCount ?? 1), err);
-        log.warn("Poison message {messageId}: {reason}", {
+        log.warn("Poison message {messageId} (receive {count}): {reason}", {
           messageId: m.MessageId,
+          count: m.Attributes?.ApproximateReceiveCount ?? "?",
           reason: err.message,
         });
         continue;
       }
+      if (inflight.has(decoded.receiptHandle)) continue; // the same receipt twice: already held
       const count = decoded.events.length + decoded.rejects.length;
-      inflight.set(decoded.receiptHandle, {
+      const entry: Inflight = {
         msg: decoded,
+        receivedAtMs: nowMs,
         visibleAtMs: nowMs + config.visibilityTimeoutS * 1000,
-      });
+      };
+      inflight.set(decoded.receiptHandle, entry);
       stats.inflightMessages++;
       stats.inflightEvents += count;
       stats.inflightBytes += decoded.bytes;
-      if (buffer.length === 0) bufferSinceMs = nowMs;
-      buffer.push(decoded);
+      if (stats.inflightEvents > stats.peakInflightEvents) {
+        stats.peakInflightEvents = stats.inflightEvents;
+      }
+      buffer.push(entry);
       bufferedEvents += count;
     }
     maybeFlush(false);
@@ -259,9 +311,14 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
   function maybeFlush(force: boolean) {
     while (buffer.length > 0 && activeFlushes < config.flushConcurrency) {
       const full = bufferedEvents >= config.flushMaxEvents;
-      const old = Date.now() - bufferSinceMs >= config.flushMaxMs;
+      const old = Date.now() - buffer[0]!.receivedAtMs >= config.flushMaxMs;
       if (!force && !full && !old) return;
-      const batch = takeBatch();
+      if (hardAbort.signal.aborted) {
+        // Past the deadline nothing new starts; what is buffered stays in SQS for another worker.
+        release(takeBatch().map((e) => e.msg));
+        continue;
+      }
+      const batch = takeBatch().map((e) => e.msg);
       activeFlushes++;
       const p = runFlush(batch).finally(() => {
         activeFlushes--;
@@ -273,11 +330,12 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
   }
 
   /** Whole messages, oldest first, up to `flushMaxEvents` events (at least one message). */
-  function takeBatch(): DecodedMessage[] {
+  function takeBatch(): Inflight[] {
     let events = 0;
     let n = 0;
     while (n < buffer.length) {
-      const size = buffer[n]!.events.length + buffer[n]!.rejects.length;
+      const m = buffer[n]!.msg;
+      const size = m.events.length + m.rejects.length;
       if (n > 0 && events + size > config.flushMaxEvents) break;
       events += size;
       n++;
@@ -285,7 +343,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
     const batch = buffer.slice(0, n);
     buffer = buffer.slice(n);
     bufferedEvents -= events;
-    bufferSinceMs = Date.now();
+    wakeRoomWaiters();
     return batch;
   }
 
@@ -297,34 +355,50 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
   async function runFlushInContext(batch: DecodedMessage[]) {
     const started = performance.now();
     try {
-      const result = await flushWithRetry(batch);
+      let result: FlushResult;
+      try {
+        result = await flushWithRetry(batch);
+      } catch (err) {
+        if (hardAbort.signal.aborted) {
+          log.warn("Shutdown deadline passed; {messages} uncommitted messages stay in the queue", {
+            messages: batch.length,
+          });
+        } else if (batch.length > 1) {
+          // Not transient: isolate the message that causes it by flushing halves separately.
+          log.warn("Flush of {messages} messages failed ({error}); bisecting", {
+            messages: batch.length,
+            error: String(err),
+          });
+          const mid = Math.ceil(batch.length / 2);
+          await runFlush(batch.slice(0, mid));
+          await runFlush(batch.slice(mid));
+        } else {
+          const m = batch[0]!;
+          log.error("Message {messageId} failed permanently; leaving it for the DLQ: {error}", {
+            messageId: m.messageId,
+            error: String(err),
+          });
+          await leaveForDlq(m.receiptHandle, m.receiveCount, err as Error);
+        }
+        return;
+      }
+      const nowMs = Date.now();
+      const latencyMs = performance.now() - started;
       stats.flushes++;
       stats.stored += result.stored;
       stats.duplicates += result.duplicates;
       stats.rejected += result.rejected;
       stats.outOfRange += result.outOfRange;
-      stats.lastFlushAtMs = Date.now();
-      deps.onFlush?.(result, { latencyMs: performance.now() - started, messages: batch.length });
-      await deleteMessages(batch);
-    } catch (err) {
-      if (hardAbort.signal.aborted) {
-        log.warn("Shutdown deadline passed; {messages} uncommitted messages stay in the queue", {
-          messages: batch.length,
-        });
-      } else if (batch.length > 1) {
-        // Not transient: isolate the message that causes it by flushing halves separately.
-        const mid = Math.ceil(batch.length / 2);
-        await runFlush(batch.slice(0, mid));
-        await runFlush(batch.slice(mid));
-        return;
-      } else {
-        const m = batch[0]!;
-        log.error("Message {messageId} failed permanently; leaving it for the DLQ: {error}", {
-          messageId: m.messageId,
-          error: String(err),
-        });
-        await leaveForDlq(m.receiptHandle, m.receiveCount, err as Error);
+      stats.lastFlushAtMs = nowMs;
+      stats.lastFlushLatencyMs = latencyMs;
+      stats.lagMs = nowMs - Math.min(...batch.map((m) => m.sentAtMs));
+      try {
+        deps.onFlush?.(result, { latencyMs, messages: batch.length });
+      } catch (err) {
+        // Committed already: a failing observer must not make the batch look failed.
+        log.warn("onFlush callback failed: {error}", { error: String(err) });
       }
+      await deleteMessages(batch);
     } finally {
       release(batch);
     }
@@ -334,11 +408,17 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
     const events = batch.flatMap((m) => m.events);
     const rejects = batch.flatMap((m) => m.rejects);
     return pRetry(
-      () => {
+      async () => {
         if (hardAbort.signal.aborted) throw new AbortError("Shutdown deadline passed");
-        return flushEvents(
+        let segmentOf = deps.segmentOf;
+        if (deps.enricher) {
+          const view = await deps.enricher.prime(events);
+          view.apply(events);
+          segmentOf ??= view.segmentOf;
+        }
+        return await flushEvents(
           { events, rejects, messages: batch.length, workerId: deps.workerId },
-          { sql: deps.sql, stages: deps.stages, segmentOf: deps.segmentOf },
+          { sql: deps.sql, stages: deps.stages, segmentOf },
         );
       },
       {
@@ -351,6 +431,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
         shouldRetry: ({ error }) => isTransientDbError(error),
         onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
           stats.flushErrors++;
+          if (!isTransientDbError(error)) return;
           log.warn("Flush attempt {attempt} failed ({code}); retrying in {delayMs} ms: {error}", {
             attempt: attemptNumber,
             code: (error as { code?: string }).code ?? "unknown",
@@ -381,6 +462,12 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
         );
         stats.deleted += out.Successful?.length ?? 0;
         const failed = new Set((out.Failed ?? []).map((f) => Number(f.Id)));
+        if (failed.size > 0) {
+          log.warn("Delete of {count} messages failed: {reasons}", {
+            count: failed.size,
+            reasons: (out.Failed ?? []).map((f) => f.Code ?? f.Message).join(", "),
+          });
+        }
         pending = pending.filter((_, i) => failed.has(i));
       } catch (err) {
         log.warn("Delete attempt {attempt} failed: {error}", { attempt, error: String(err) });
@@ -391,9 +478,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
         stats.deleteFailures += pending.length;
         log.warn(
           "{count} committed messages could not be deleted; they will be skipped on redelivery",
-          {
-            count: pending.length,
-          },
+          { count: pending.length },
         );
         return;
       }
@@ -413,45 +498,85 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
 
   /** Extends visibility of messages still in flight before it runs out (slow database). */
   async function heartbeat() {
-    const nowMs = Date.now();
-    const due: Inflight[] = [];
-    for (const entry of inflight.values()) {
-      if (entry.visibleAtMs - nowMs < (config.visibilityTimeoutS * 1000) / 2) due.push(entry);
-    }
-    for (let i = 0; i < due.length; i += 10) {
-      const chunk = due.slice(i, i + 10);
-      try {
-        const out = await sqs.send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: chunk.map((e, j) => ({
-              Id: String(j),
-              ReceiptHandle: e.msg.receiptHandle,
-              VisibilityTimeout: config.visibilityTimeoutS,
-            })),
-          }),
-        );
-        const failed = new Set((out.Failed ?? []).map((f) => Number(f.Id)));
-        chunk.forEach((e, j) => {
-          if (failed.has(j)) return;
-          e.visibleAtMs = nowMs + config.visibilityTimeoutS * 1000;
-          stats.heartbeats++;
-        });
-      } catch (err) {
-        log.warn("Visibility heartbeat failed: {error}", { error: String(err) });
+    if (heartbeatRunning) return;
+    heartbeatRunning = true;
+    try {
+      const nowMs = Date.now();
+      const due: Inflight[] = [];
+      for (const entry of inflight.values()) {
+        if (entry.visibleAtMs - nowMs < (config.visibilityTimeoutS * 1000) / 2) due.push(entry);
       }
+      for (let i = 0; i < due.length; i += 10) {
+        const chunk = due.slice(i, i + 10);
+        try {
+          const out = await sqs.send(
+            new ChangeMessageVisibilityBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: chunk.map((e, j) => ({
+                Id: String(j),
+                ReceiptHandle: e.msg.receiptHandle,
+                VisibilityTimeout: config.visibilityTimeoutS,
+              })),
+            }),
+          );
+          const failed = new Set((out.Failed ?? []).map((f) => Number(f.Id)));
+          chunk.forEach((e, j) => {
+            if (failed.has(j)) return;
+            e.visibleAtMs = nowMs + config.visibilityTimeoutS * 1000;
+            stats.heartbeats++;
+          });
+        } catch (err) {
+          log.warn("Visibility heartbeat failed: {error}", { error: String(err) });
+        }
+      }
+    } finally {
+      heartbeatRunning = false;
+    }
+  }
+
+  let lastStatus = { atMs: 0, stored: 0 };
+
+  /** Upserts this worker's row in `consumer_status` (read by the API's pipeline status). */
+  async function reportStatus() {
+    const nowMs = Date.now();
+    const elapsedS = (nowMs - lastStatus.atMs) / 1000;
+    const rate = lastStatus.atMs === 0 || elapsedS <= 0
+      ? 0
+      : (stats.stored - lastStatus.stored) / elapsedS;
+    lastStatus = { atMs: nowMs, stored: stats.stored };
+    try {
+      await deps.sql`
+        insert into consumer_status (worker_id, started_at, updated_at, inflight_messages,
+                                     inflight_events, lag_ms, events_per_s, stored, duplicates)
+        values (${deps.workerId}, ${new Date(startedAtMs)}, ${new Date(nowMs)},
+                ${stats.inflightMessages}, ${stats.inflightEvents}, ${Math.round(stats.lagMs)},
+                ${rate}, ${stats.stored}, ${stats.duplicates})
+        on conflict (worker_id) do update set
+          started_at = excluded.started_at, updated_at = excluded.updated_at,
+          inflight_messages = excluded.inflight_messages,
+          inflight_events = excluded.inflight_events, lag_ms = excluded.lag_ms,
+          events_per_s = excluded.events_per_s, stored = excluded.stored,
+          duplicates = excluded.duplicates`;
+    } catch (err) {
+      log.debug("Could not write consumer status: {error}", { error: String(err) });
     }
   }
 
   function start() {
-    if (running) return;
+    if (running || stopping) return;
     running = true;
+    startedAtMs = Date.now();
     pollAbort = new AbortController();
     stats.lastPollAtMs = Date.now();
     for (let i = 0; i < config.pollers; i++) pollers.push(pollLoop(i));
     flushTimer = setInterval(() => maybeFlush(false), Math.max(5, Math.min(config.flushMaxMs, 50)));
     const beatMs = Math.max(1000, (config.visibilityTimeoutS * 1000) / 4);
     heartbeatTimer = setInterval(() => void heartbeat(), beatMs);
+    const statusMs = config.consumerStatusIntervalMs ?? 2000;
+    if (statusMs > 0) {
+      void reportStatus();
+      statusTimer = setInterval(() => void reportStatus(), statusMs);
+    }
     log.info("Consumer {workerId} started with {pollers} pollers on {queueUrl}", {
       workerId: deps.workerId,
       pollers: config.pollers,
@@ -474,13 +599,28 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
   function stop(): Promise<void> {
     stopping ??= (async () => {
       const deadline = setTimeout(() => hardAbort.abort(), config.shutdownDeadlineMs);
+      // A transaction already sent cannot be recalled; past the deadline (+ grace) stop waiting for
+      // it. Whether it commits or not, its messages were not deleted and come back: no loss.
+      let giveUp: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((resolve) => {
+        giveUp = setTimeout(() => resolve("late"), config.shutdownDeadlineMs + DEADLINE_GRACE_MS);
+      });
       try {
-        await drain();
+        const outcome = await Promise.race([drain(), late]);
+        if (outcome === "late") {
+          log.warn("Consumer {workerId} stopped with {flushes} flushes still running", {
+            workerId: deps.workerId,
+            flushes: flushes.size,
+          });
+        }
       } finally {
         clearTimeout(deadline);
+        clearTimeout(giveUp);
         clearInterval(flushTimer);
         clearInterval(heartbeatTimer);
+        clearInterval(statusTimer);
       }
+      if (statusTimer !== undefined) await reportStatus();
       log.info("Consumer {workerId} stopped: {stored} stored, {duplicates} duplicates skipped", {
         workerId: deps.workerId,
         stored: stats.stored,

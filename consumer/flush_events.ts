@@ -147,7 +147,8 @@ async function insertEvents(tx: Tx, events: readonly AcceptedEvent[]): Promise<S
   return out;
 }
 
-interface AggRow {
+/** One row of `agg_minute` as pre-aggregated in memory for one flush. */
+export interface AggRow {
   bucket: number;
   eventType: string;
   category: string;
@@ -158,12 +159,11 @@ interface AggRow {
   revenueCents: number;
 }
 
-/** Pre-aggregates to one row per key, then upserts with keys sorted (deadlock-free). */
-async function upsertAggregates(
-  tx: Tx,
+/** One row per aggregate key, sorted by key (the order every flush locks rows in). */
+export function preAggregate(
   inserted: readonly AcceptedEvent[],
   segmentOf: (userId: string) => string,
-): Promise<void> {
+): AggRow[] {
   const rows = new Map<string, AggRow>();
   for (const { event: e, timeMs } of inserted) {
     const bucket = timeMs - (timeMs % MINUTE_MS);
@@ -188,7 +188,16 @@ async function upsertAggregates(
     row.units += e.quantity ?? 0;
     row.revenueCents += revenueCents(e);
   }
-  const sorted = [...rows.values()].sort(compareAgg);
+  return [...rows.values()].sort(compareAgg);
+}
+
+/** Upserts the pre-aggregated rows with keys sorted (deadlock-free). */
+async function upsertAggregates(
+  tx: Tx,
+  inserted: readonly AcceptedEvent[],
+  segmentOf: (userId: string) => string,
+): Promise<void> {
+  const sorted = preAggregate(inserted, segmentOf);
   await tx`
     insert into agg_minute (bucket, event_type, category, device_type, segment, events, units,
                             revenue_cents)

@@ -16,12 +16,33 @@ export {
   type RejectRow,
 } from "./decode_message.ts";
 export {
+  type AggRow,
   type FlushContext,
   flushEvents,
   type FlushInput,
   type FlushResult,
   type FlushStage,
+  preAggregate,
 } from "./flush_events.ts";
+export {
+  createEnricher,
+  type Enricher,
+  type EnricherOptions,
+  type EnrichmentView,
+  type EnrichStats,
+  UNKNOWN_SEGMENT,
+} from "./enrich.ts";
+export { createHealthApp, type HealthAppDeps, startHealthServer } from "./health_server.ts";
+export {
+  type DlqReport,
+  type DlqSample,
+  inspectDlq,
+  type InspectOptions,
+  redriveDlq,
+  type RedriveOptions,
+  type RedriveResult,
+} from "./dlq_tools.ts";
+export { dimensionsOf, loadDimensions, type ProductDim, type UserDim } from "./load_dimensions.ts";
 export {
   type ConsumerMetrics,
   type ConsumerMetricsHooks,

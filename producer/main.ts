@@ -1,136 +1,391 @@
-/** `deno task produce`: generates clickstream events at a target rate and sends them to SQS. */
+/**
+ * `deno task produce`: simulates shoppers at a target rate and sends their events to SQS (or the
+ * HTTP ingestion API), with injected trouble on request and a ledger of what was acknowledged.
+ * `deno task import-csv FILE`: sends a partner CSV feed through the same sender.
+ */
 import { parseArgs } from "node:util";
 import {
+  type Config,
+  ConfigError,
+  createMetricsRegistry,
   createSqsClient,
   ensureQueues,
   getLogger,
   loadConfig,
   setupLogging,
+  type SQSClient,
 } from "../shared/mod.ts";
 import {
   createEventSender,
+  createEventSource,
   createGenerator,
+  createHttpSender,
   createLedger,
+  createProducerMetrics,
+  type EventSender,
+  INJECTION_KINDS,
+  type InjectionRates,
+  type LedgerTotals,
+  metaOf,
   parseDuration,
+  parseMix,
+  parseRateProfile,
   runProducer,
+  type RunProgress,
   type SentMeta,
+  serveProducerMetrics,
   startProducerMetrics,
-  uniqueEvents,
 } from "./mod.ts";
+import { importCsv } from "./import_csv.ts";
 
 const HELP = `Usage: deno task produce [options]
+       deno task import-csv FILE [--target sqs|http] [--ledger FILE]
 
-  --rate N          target events per second (default PRODUCER_RATE or 1000)
-  --duration D      how long to run: 500ms, 30s, 2m, 1h (default: until Ctrl-C)
-  --events N        stop after N events
-  --seed N          seed of the generator (default 1)
-  --users N         size of the user population (default 10000)
-  --products N      size of the catalog (default 500)
-  --ledger FILE     write what SQS acknowledged to FILE as JSON
-  --help            show this help
+Simulation
+  --rate N            target events per second (default PRODUCER_RATE or 1000)
+  --duration D        how long to run: 500ms, 30s, 2m, 1h (default: until Ctrl-C)
+  --events N          stop after N events
+  --profile P         rate over time (default steady):
+                        steady | ramp:1000-20000:60s | diurnal[:PERIOD]
+                        and any number of flash sales: +flash:5x@20s:10s
+  --mix M             event type weights, e.g. page_view=50,search=10,purchase=4
+  --users N           size of the shopper population (default 10000)
+  --products N        size of the catalog (default 500)
+  --seed N            seed of the simulation (default: random, logged and written to the ledger)
 
-Environment: SQS_ENDPOINT, SQS_QUEUE_NAME, PRODUCER_MAX_MESSAGE_BYTES, PRODUCER_LINGER_MS, …
-(see README.md).`;
+Injections (fraction of events, 0 to <1, or a percentage like 2%)
+  --fraud R           fraud scenarios: orders from one IP, high-value new users, far-away
+                      purchases, purchase velocity (valid events)
+  --bots R            bot bursts at inhuman rates (valid events)
+  --invalid R         events that break the schema (consumer: rejects, kind "invalid")
+  --duplicates R      exact re-sends of an earlier event (same eventId)
+  --late R            events minutes to hours old, inside LATE_HORIZON_S (stored)
+  --future R          events slightly ahead, inside FUTURE_SKEW_S (stored)
+  --too-new R         events beyond FUTURE_SKEW_S (consumer: rejects, kind "too_new")
+  --too-old R         events before LATE_HORIZON_S (consumer: rejects, kind "too_old")
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    rate: { type: "string" },
-    duration: { type: "string" },
-    events: { type: "string" },
-    seed: { type: "string", default: "1" },
-    users: { type: "string", default: "10000" },
-    products: { type: "string", default: "500" },
-    ledger: { type: "string" },
-    help: { type: "boolean", default: false },
-  },
-  strict: true,
-});
-if (values.help) {
-  console.log(HELP);
-  Deno.exit(0);
+Delivery
+  --target T          sqs (default) or http (POST batches to API_URL/v1/events with the
+                      x-api-key of SCALESTREAM_API_KEY)
+  --api-url URL       overrides API_URL for --target http
+  --ledger FILE       write what was acknowledged to FILE as JSON
+  --help              show this help
+
+Environment: SQS_ENDPOINT, SQS_QUEUE_NAME, PRODUCER_MAX_MESSAGE_BYTES, PRODUCER_LINGER_MS,
+PRODUCER_MAX_INFLIGHT_BATCHES, LATE_HORIZON_S, FUTURE_SKEW_S, API_URL, SCALESTREAM_API_KEY …
+PRODUCER_METRICS_PORT (see README.md, section Producer). Exit status: 0 done, 1 some events failed, 2 bad usage.`;
+
+class UsageError extends Error {
+  override name = "UsageError";
 }
 
-const positiveInt = (name: string, v: string | undefined): number | undefined => {
+const OPTIONS = {
+  rate: { type: "string" },
+  duration: { type: "string" },
+  events: { type: "string" },
+  profile: { type: "string" },
+  mix: { type: "string" },
+  users: { type: "string" },
+  products: { type: "string" },
+  seed: { type: "string" },
+  target: { type: "string" },
+  "api-url": { type: "string" },
+  ledger: { type: "string" },
+  help: { type: "boolean" },
+  fraud: { type: "string" },
+  bots: { type: "string" },
+  invalid: { type: "string" },
+  duplicates: { type: "string" },
+  late: { type: "string" },
+  future: { type: "string" },
+  "too-new": { type: "string" },
+  "too-old": { type: "string" },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>[
+  "values"
+];
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`--${name} must be a positive integer, got "${v}"`);
-    Deno.exit(2);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
   }
   return n;
-};
-
-const config = loadConfig(Deno.env.toObject(), {
-  producerRate: positiveInt("rate", values.rate),
-});
-await setupLogging({ level: config.logLevel, format: config.logFormat });
-const log = getLogger(["scalestream", "producer"]);
-
-const sqs = createSqsClient(config, Deno.env.toObject());
-const { queueUrl } = await ensureQueues(sqs, config);
-const ledger = createLedger();
-const sender = createEventSender<SentMeta>({
-  sqs,
-  queueUrl,
-  maxMessageBytes: config.maxMessageBytes,
-  lingerMs: config.lingerMs,
-  maxInflightBatches: config.maxInflightBatches,
-  onAck: (metas) => ledger.acked(metas),
-  onFail: (metas) => ledger.failed(metas),
-});
-const metrics = await startProducerMetrics({
-  sqs,
-  stats: () => sender.stats,
-  port: config.producerMetricsPort,
-});
-const generator = createGenerator({
-  seed: positiveInt("seed", values.seed),
-  users: positiveInt("users", values.users),
-  products: positiveInt("products", values.products),
-});
-const abort = new AbortController();
-Deno.addSignalListener("SIGINT", () => abort.abort());
-Deno.addSignalListener("SIGTERM", () => abort.abort());
-
-let durationMs: number | undefined;
-try {
-  durationMs = values.duration ? parseDuration(values.duration) : undefined;
-} catch (err) {
-  console.error((err as Error).message);
-  Deno.exit(2);
 }
 
-log.info("Producing {rate} events/s to {queueUrl}", { rate: config.producerRate, queueUrl });
-const result = await runProducer({
-  rateAt: () => config.producerRate,
-  durationMs,
-  maxEvents: positiveInt("events", values.events),
-  signal: abort.signal,
-  onProgress: (p) => {
-    metrics.observeProgress(p);
-    log.info(
-      "target {target}/s achieved {achieved}/s sent {sent} acked {acked} failed {failed} retried {retried} in flight {inflight}",
-      {
-        target: p.targetRate,
-        achieved: Math.round(p.achievedRate),
-        sent: p.sent,
-        acked: sender.stats.ackedEvents,
-        failed: sender.stats.failedEvents,
-        retried: sender.stats.retriedEntries,
-        inflight: sender.stats.inflightBatches,
-      },
-    );
-  },
-}, { next: uniqueEvents(generator.next), sender });
+function fraction(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = v.endsWith("%") ? Number(v.slice(0, -1)) / 100 : Number(v);
+  if (!(n >= 0 && n < 1)) {
+    throw new UsageError(`--${name} must be a fraction in [0, 1) or a percentage, got "${v}"`);
+  }
+  return n;
+}
 
-const totals = ledger.totals();
-log.info("Done: {sent} events sent, {acked} acknowledged in {messages} messages", {
-  sent: result.sent,
-  acked: totals.accepted,
-  messages: sender.stats.messages,
-});
-if (values.ledger) await Deno.writeTextFile(values.ledger, JSON.stringify(totals, null, 2) + "\n");
-await metrics.server?.shutdown();
-sqs.destroy();
-Deno.exit(totals.failed > 0 ? 1 : 0);
+function wrap<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof RangeError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+interface Delivery {
+  sender: EventSender<SentMeta>;
+  ledger: ReturnType<typeof createLedger>;
+  describe: string;
+  sqs?: SQSClient;
+  close(): void;
+}
+
+/** `GET /metrics` on `PRODUCER_METRICS_PORT` (0 = off); the SQS client is instrumented when used. */
+async function startMetrics(config: Config, delivery: Delivery) {
+  const stats = () => delivery.sender.stats;
+  const port = config.producerMetricsPort;
+  if (delivery.sqs) return await startProducerMetrics({ sqs: delivery.sqs, stats, port });
+  const registry = createMetricsRegistry();
+  const metrics = createProducerMetrics(registry, { stats });
+  const server = await serveProducerMetrics(registry, { port });
+  return { ...metrics, ...(server ? { server } : {}) };
+}
+
+async function openDelivery(config: Config, values: Values): Promise<Delivery> {
+  const ledger = createLedger();
+  const target = values.target ?? "sqs";
+  if (target === "http") {
+    const base = values["api-url"] ?? config.producerApiUrl;
+    const url = new URL("/v1/events", base).toString();
+    return {
+      ledger,
+      describe: url,
+      sender: createHttpSender<SentMeta>({
+        url,
+        apiKey: config.producerApiKey,
+        lingerMs: config.lingerMs,
+        maxInflightRequests: config.maxInflightBatches,
+        onAck: (m) => ledger.acked(m),
+        onReject: (m) => ledger.rejectedByApi(m),
+        onFail: (m) => ledger.failed(m),
+      }),
+      close() {},
+    };
+  }
+  if (target !== "sqs") throw new UsageError(`--target must be "sqs" or "http", got "${target}"`);
+  const sqs: SQSClient = createSqsClient(config, Deno.env.toObject());
+  const { queueUrl } = await ensureQueues(sqs, config);
+  return {
+    ledger,
+    describe: queueUrl,
+    sqs,
+    sender: createEventSender<SentMeta>({
+      sqs,
+      queueUrl,
+      maxMessageBytes: config.maxMessageBytes,
+      lingerMs: config.lingerMs,
+      maxInflightBatches: config.maxInflightBatches,
+      onAck: (m) => ledger.acked(m),
+      onFail: (m) => ledger.failed(m),
+    }),
+    close: () => sqs.destroy(),
+  };
+}
+
+async function writeLedger(file: string | undefined, totals: object) {
+  if (file) await Deno.writeTextFile(file, JSON.stringify(totals, null, 2) + "\n");
+}
+
+/** A progress line: rewritten in place on a terminal, a log record otherwise. */
+function progressPrinter(log: ReturnType<typeof getLogger>, sender: EventSender<SentMeta>) {
+  const tty = Deno.stderr.isTerminal();
+  const encoder = new TextEncoder();
+  return {
+    print(p: RunProgress) {
+      const s = sender.stats;
+      const line = `${(p.elapsedMs / 1000).toFixed(0)}s target ${Math.round(p.targetRate)}/s ` +
+        `achieved ${Math.round(p.windowRate)}/s (avg ${Math.round(p.achievedRate)}/s) ` +
+        `sent ${p.sent} acked ${s.ackedEvents} failed ${s.failedEvents} ` +
+        `retried ${s.retriedEntries} in flight ${s.inflightBatches} lag ${p.maxLagMs}ms`;
+      if (tty) Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${line}`));
+      else log.info(line);
+    },
+    end() {
+      if (tty) Deno.stderr.writeSync(encoder.encode("\n"));
+    },
+  };
+}
+
+async function produce(config: Config, values: Values): Promise<number> {
+  const log = getLogger(["scalestream", "producer"]);
+  const rate = wrap(() => positiveInt("rate", values.rate)) ?? config.producerRate;
+  const durationMs = values.duration === undefined
+    ? undefined
+    : wrap(() => parseDuration(values.duration!));
+  const maxEvents = positiveInt("events", values.events);
+  const rateAt = wrap(() => parseRateProfile(values.profile ?? "steady", rate));
+  const mix = values.mix === undefined ? undefined : wrap(() => parseMix(values.mix!));
+  const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : (() => {
+    const n = Number(values.seed);
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new UsageError(`--seed must be a non-negative integer, got "${values.seed}"`);
+    }
+    return n;
+  })();
+  const rates: InjectionRates = {};
+  for (const kind of INJECTION_KINDS) {
+    const flag = kind.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+    const r = fraction(flag, values[flag as keyof Values] as string | undefined);
+    if (r !== undefined) rates[kind] = r;
+  }
+  const generator = wrap(() =>
+    createGenerator({
+      seed,
+      users: positiveInt("users", values.users),
+      products: positiveInt("products", values.products),
+      mix,
+    })
+  );
+  const source = wrap(() =>
+    createEventSource(generator, {
+      rates,
+      lateHorizonS: config.lateHorizonS,
+      futureSkewS: config.futureSkewS,
+    })
+  );
+
+  const delivery = await openDelivery(config, values);
+  const { sender, ledger } = delivery;
+  const metrics = await startMetrics(config, delivery);
+  const abort = new AbortController();
+  const onSignal = () => {
+    if (abort.signal.aborted) Deno.exit(130); // second Ctrl-C: give up on the flush
+    log.info("Stopping: flushing what is buffered (Ctrl-C again to quit at once)");
+    abort.abort();
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+
+  log.info("Producing {profile} at {rate} events/s to {target}, seed {seed}", {
+    profile: values.profile ?? "steady",
+    rate,
+    target: delivery.describe,
+    seed,
+  });
+  const printer = progressPrinter(log, sender);
+  const started = performance.now();
+  let maxLagMs = 0;
+  const result = await runProducer({
+    rateAt,
+    durationMs,
+    maxEvents,
+    signal: abort.signal,
+    onProgress: (p) => {
+      maxLagMs = Math.max(maxLagMs, p.maxLagMs);
+      metrics.observeProgress(p);
+      printer.print(p);
+    },
+  }, { next: source.next, sender });
+  maxLagMs = Math.max(maxLagMs, result.maxLagMs);
+  const flushedS = (performance.now() - started) / 1000;
+  printer.end();
+
+  const totals: LedgerTotals = ledger.totals();
+  const windowS = result.elapsedMs / 1000;
+  const summary = {
+    seed,
+    profile: values.profile ?? "steady",
+    targetAvgRate: windowS > 0 ? Math.round(result.due / windowS) : 0,
+    due: result.due,
+    sent: result.sent,
+    acked: sender.stats.ackedEvents,
+    failed: sender.stats.failedEvents,
+    retried: sender.stats.retriedEntries,
+    messages: sender.stats.messages,
+    batches: sender.stats.batches,
+    windowS: Number(windowS.toFixed(3)),
+    sentRate: windowS > 0 ? Math.round(result.sent / windowS) : 0,
+    ackedRate: flushedS > 0 ? Math.round(sender.stats.ackedEvents / flushedS) : 0,
+    accuracy: result.due > 0 ? Number((result.sent / result.due).toFixed(4)) : 1,
+    /** Longest an event waited past its due time before the sender took it. */
+    maxLagMs,
+    injected: source.counts,
+  };
+  log.info("Done: {summary}", { summary });
+  console.log(JSON.stringify(summary));
+  await writeLedger(values.ledger, { ...totals, seed, injected: source.counts });
+  await metrics.server?.shutdown();
+  delivery.close();
+  return totals.failed > 0 ? 1 : 0;
+}
+
+async function importCommand(config: Config, values: Values, file: string | undefined) {
+  const log = getLogger(["scalestream", "producer", "csv"]);
+  if (!file) throw new UsageError("import-csv needs a FILE");
+  try {
+    if (!(await Deno.stat(file)).isFile) throw new UsageError(`"${file}" is not a file`);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) throw new UsageError(`File "${file}" not found`);
+    throw err;
+  }
+  const delivery = await openDelivery(config, values);
+  const { sender, ledger } = delivery;
+  const result = await importCsv(file, {
+    send: (event) => sender.send(event, metaOf("unique", event)),
+    // The row report is the command's output, in the compiler-style form editors can jump to.
+    onRowError: (e) => console.error(`${file}:${e.line}: ${e.reason}`),
+  });
+  await sender.flush();
+  const totals = ledger.totals();
+  const summary = {
+    file,
+    rows: result.rows,
+    sent: result.sent,
+    invalid: result.invalid,
+    acked: totals.accepted,
+    failed: totals.failed,
+    unmappedColumns: result.unmappedColumns,
+  };
+  log.info("Imported {summary}", { summary });
+  console.log(JSON.stringify(summary));
+  await writeLedger(values.ledger, totals);
+  delivery.close();
+  return totals.failed > 0 || result.invalid > 0 ? 1 : 0;
+}
+
+async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (command !== undefined && command !== "import-csv") {
+    throw new UsageError(`Unknown command "${command}"; the only command is import-csv`);
+  }
+  if (rest.length > (command ? 1 : 0)) throw new UsageError(`Unexpected argument "${rest.at(-1)}"`);
+  const config = loadConfig(Deno.env.toObject());
+  await setupLogging({ level: config.logLevel, format: config.logFormat });
+  return command === "import-csv"
+    ? await importCommand(config, values, rest[0])
+    : await produce(config, values);
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      console.error(`error: ${err.message}\n\nRun with --help for the options.`);
+      Deno.exit(2);
+    }
+    throw err;
+  }
+}

@@ -1,15 +1,48 @@
-/** The producer: a seeded clickstream generator, an open-loop rate driver and the SQS packer. */
+/**
+ * The producer: a seeded clickstream simulator (catalog, shoppers, sessions, inventory), injections
+ * of deliberate trouble, rate profiles, an open-loop rate driver, the SQS packer, the HTTP sender,
+ * the ledger of what was acknowledged, and the partner CSV import.
+ */
 export {
+  type Catalog,
   CATEGORIES,
+  type Category,
+  CATEGORY_PROFILES,
+  createCatalog,
+  type Product,
+} from "./catalog.ts";
+export {
+  COUNTRIES,
+  createPopulation,
+  distanceKm,
+  farCountry,
+  type Segment,
+  SEGMENT_PROFILES,
+  SEGMENTS,
+  type User,
+} from "./population.ts";
+export { createRandom, type Random, seededUuid } from "./random.ts";
+/** The behaviour model: `createGenerator(opts).next(timeMs)` returns valid events only. */
+export {
   createGenerator,
-  createRandom,
   DEFAULT_MIX,
   type Generator,
   type GeneratorOptions,
-  type Product,
-  seededUuid,
-  type User,
-} from "./generate_events.ts";
+  INVENTORY_USER,
+  parseMix,
+  type PlacedOrder,
+  SESSION_TIMEOUT_MS,
+} from "./shopper_sessions.ts";
+export {
+  createEventSource,
+  type EventSource,
+  type EventSourceOptions,
+  INJECTION_KINDS,
+  type InjectionKind,
+  type InjectionRates,
+  type SourceItem,
+} from "./injections.ts";
+export { diurnalFactor, parseRateProfile, type RateProfile } from "./rate_profile.ts";
 export {
   createEventSender,
   type EventSender,
@@ -18,6 +51,14 @@ export {
   type SenderStats,
 } from "./event_sender.ts";
 export {
+  createHttpSender,
+  HTTP_MAX_BATCH_BYTES,
+  HTTP_MAX_BATCH_EVENTS,
+  type HttpSenderOptions,
+  type IngestResponse,
+  retryAfterMs,
+} from "./http_sender.ts";
+export {
   createLedger,
   type Ledger,
   type LedgerTotals,
@@ -25,7 +66,13 @@ export {
   type SentKind,
   type SentMeta,
 } from "./ledger.ts";
-export { type Progress, type RunOptions, runProducer, uniqueEvents } from "./run_producer.ts";
+export {
+  type Progress,
+  type RunOptions,
+  runProducer,
+  type RunProgress,
+  uniqueEvents,
+} from "./run_producer.ts";
 export { parseDuration } from "./parse_duration.ts";
 export {
   createProducerMetrics,

@@ -23,6 +23,8 @@ const SETTINGS = {
   databaseUrl: ["DATABASE_URL", z.string().url().optional()],
   dbPoolMax: ["DB_POOL_MAX", int(1, 200).default(4)],
   dbStatementTimeoutMs: ["DB_STATEMENT_TIMEOUT_MS", int(0, 3_600_000).default(30_000)],
+  /** Schema every program puts first on its search_path (tests run children against their own). */
+  dbSchema: ["DB_SCHEMA", z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).optional()],
 
   awsRegion: ["AWS_REGION", z.string().min(1).default("us-east-1")],
   sqsEndpoint: ["SQS_ENDPOINT", z.string().url().optional()],
@@ -39,6 +41,9 @@ const SETTINGS = {
   lingerMs: ["PRODUCER_LINGER_MS", int(0, 10_000).default(50)],
   maxInflightBatches: ["PRODUCER_MAX_INFLIGHT_BATCHES", int(1, 256).default(16)],
   producerRate: ["PRODUCER_RATE", int(1, 10_000_000).default(1000)],
+  // Producer (issue 3): the HTTP target, `--target http`.
+  producerApiUrl: ["API_URL", z.string().url().default("http://127.0.0.1:8080")],
+  producerApiKey: ["SCALESTREAM_API_KEY", z.string().min(1).optional()],
 
   pollers: ["CONSUMER_POLLERS", int(1, 64).default(4)],
   waitTimeS: ["CONSUMER_WAIT_TIME_S", int(0, 20).default(20)],
@@ -52,6 +57,12 @@ const SETTINGS = {
   lateHorizonS: ["LATE_HORIZON_S", int(60, 31_536_000).default(86_400)],
   futureSkewS: ["FUTURE_SKEW_S", int(0, 86_400).default(300)],
   workerId: ["WORKER_ID", z.string().regex(/^[\w.-]{1,64}$/).optional()],
+  // Consumer (consumer helper): health server, status rows, enrichment cache, DLQ redrive.
+  consumerHealthPort: ["CONSUMER_HEALTH_PORT", int(0, 65_535).default(8081)],
+  consumerStatusIntervalMs: ["CONSUMER_STATUS_INTERVAL_MS", int(0, 600_000).default(2000)],
+  enrichCacheTtlMs: ["ENRICH_CACHE_TTL_MS", int(0, 86_400_000).default(300_000)],
+  enrichCacheMaxEntries: ["ENRICH_CACHE_MAX_ENTRIES", int(0, 10_000_000).default(200_000)],
+  dlqRedriveRate: ["DLQ_REDRIVE_RATE", int(1, 100_000).default(100)],
 
   port: ["PORT", int(0, 65_535).default(8080)],
   host: ["HOST", z.string().min(1).default("127.0.0.1")],

@@ -82,3 +82,9 @@ export function isTransientDbError(err: unknown): boolean {
   const errno = (err as { errno?: unknown }).errno;
   return typeof errno === "string" && TRANSIENT_NODE_CODES.has(errno);
 }
+
+/** Creates `schema` when it is missing (for `DB_SCHEMA`); a no-op without one. */
+export async function ensureSchema(sql: Sql, schema: string | undefined): Promise<void> {
+  if (!schema) return;
+  await sql`create schema if not exists ${sql(schema)}`;
+}

@@ -27,7 +27,14 @@ export {
   loadConfig,
 } from "./config.ts";
 export { getLogger, type Logger, setupLogging, teardownLogging, withContext } from "./log.ts";
-export { createSql, isTransientDbError, type Sql, type SqlOptions, type Tx } from "./db.ts";
+export {
+  createSql,
+  ensureSchema,
+  isTransientDbError,
+  type Sql,
+  type SqlOptions,
+  type Tx,
+} from "./db.ts";
 export { createSqsClient, ensureQueues, type QueueUrls, SQSClient } from "./sqs.ts";
 export {
   type BodyEncoding,

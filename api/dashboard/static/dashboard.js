@@ -41,13 +41,17 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-const money = (/** @type {number} */ v) =>
-  Number.isFinite(v)
-    ? "$" + (Math.abs(v) >= 1e4 ? compact(v) : v.toLocaleString("en-US", {
-      minimumFractionDigits: 2,
-      maximumFractionDigits: 2,
-    }))
-    : "–";
+/** Cents below $1,000, whole dollars to $10,000, then compact ($21.7k). */
+const money = (/** @type {number} */ v) => {
+  if (!Number.isFinite(v)) return "–";
+  const a = Math.abs(v);
+  if (a >= 1e4) return "$" + compact(v);
+  const digits = a >= 1e3 ? 0 : 2;
+  return "$" + v.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+};
 const shortMoney = (/** @type {number} */ v) => "$" + compact(v);
 const pct = (/** @type {number | null} */ v) =>
   v === null || v === undefined ? "–" : `${(v * 100).toFixed(v < 0.1 ? 2 : 1)}%`;

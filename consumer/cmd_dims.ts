@@ -1,0 +1,55 @@
+/**
+ * `deno task dims load`: upserts the producer generator's catalogue and users into the dimension
+ * tables, so enrichment finds the products and users the simulated traffic refers to.
+ */
+import { parseArgs } from "node:util";
+import { createGenerator } from "../producer/mod.ts";
+import { dimensionsOf, loadDimensions } from "./load_dimensions.ts";
+import { openDatabase, setupProgram } from "./_program.ts";
+
+const HELP = `Usage: deno task dims load [--seed N] [--users N] [--products N]
+
+  Upserts the catalogue and users of the producer's generator (same options as
+  \`deno task produce\`: default seed 1, 10000 users, 500 products) into dim_products/dim_users.
+
+Environment: DATABASE_URL, DB_SCHEMA.`;
+
+/** Runs the `dims` subcommand; resolves to the exit code. */
+export async function dimsCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      seed: { type: "string", default: "1" },
+      users: { type: "string", default: "10000" },
+      products: { type: "string", default: "500" },
+      help: { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  if (values.help || positionals[0] !== "load") {
+    console.log(HELP);
+    return values.help ? 0 : 2;
+  }
+  const opts = {
+    seed: Number(values.seed),
+    users: Number(values.users),
+    products: Number(values.products),
+  };
+  for (const [k, v] of Object.entries(opts)) {
+    if (!Number.isInteger(v) || v < 0) {
+      console.error(`--${k} must be a non-negative integer, got "${v}"`);
+      return 2;
+    }
+  }
+  const program = await setupProgram("dims");
+  const sql = await openDatabase(program, "scalestream-dims");
+  if (!sql) return 2;
+  try {
+    const n = await loadDimensions(dimensionsOf(createGenerator(opts)), { sql });
+    program.log.info("Loaded {products} products and {users} users", n);
+    return 0;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Compiles one ScaleStream program into a self-contained binary with `deno compile`, with the
+ * permissions baked in. The Dockerfile, CI and the tests all call this, so the flags live in one
+ * place: `deno task build <consumer|producer|api|migrate> [--out FILE]`.
+ *
+ * Every program gets network, environment, read and system-info access (the AWS SDK reads its
+ * config files and OS details; `Deno.hostname()` names the worker) and nothing else: no
+ * subprocesses, no FFI, and no writes except the producer's ledger file. `migrations/` is embedded because the migrator reads `migrations/*.sql`
+ * relative to `shared/migrate.ts`; `--exclude-unused-npm` keeps the infrastructure and test
+ * packages of `deno.json` (aws-cdk-lib, …) out of the binary.
+ */
+import { parseArgs } from "node:util";
+
+/** The programs a container can run, by image target name. */
+export const PROGRAMS = {
+  consumer: "consumer/main.ts",
+  producer: "producer/main.ts",
+  api: "api/main.ts",
+  migrate: "migrations/main.ts",
+} as const;
+
+export type Program = keyof typeof PROGRAMS;
+
+/** Runtime permissions every compiled program gets. */
+const BASE_PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-sys"] as const;
+
+/**
+ * Runtime permissions of each program (and of `deno run` in its place). Only the producer may
+ * write, for its `--ledger FILE`.
+ */
+export function permissionsOf(program: Program): string[] {
+  return program === "producer" ? [...BASE_PERMISSIONS, "--allow-write"] : [...BASE_PERMISSIONS];
+}
+
+/** The repository root (this file is `deploy/build.ts`). */
+export const ROOT: URL = new URL("../", import.meta.url);
+
+/**
+ * npm package folders `deno compile` 2.9 cannot embed: it overflows its stack on the test data of
+ * `bintrees` (a dependency of prom-client), the regression reported as denoland/deno#36746. None of
+ * them is code the programs load.
+ */
+const UNEMBEDDABLE_NPM_DIRS = [["bintrees", "test"]] as const;
+
+/** The existing folders of {@linkcode UNEMBEDDABLE_NPM_DIRS} in the npm cache, as `--exclude` args. */
+export async function npmExcludes(): Promise<string[]> {
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const npmCache = (JSON.parse(new TextDecoder().decode(stdout)) as { npmCache?: string })
+    .npmCache;
+  if (!npmCache) return [];
+  const out: string[] = [];
+  for (const [pkg, sub] of UNEMBEDDABLE_NPM_DIRS) {
+    const base = `${npmCache}/registry.npmjs.org/${pkg}`;
+    try {
+      for await (const version of Deno.readDir(base)) {
+        if (version.isDirectory) out.push("--exclude", `${base}/${version.name}/${sub}`);
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+  return out;
+}
+
+/** Arguments of `deno compile` for `program`, writing the binary to `out`. */
+export function compileArgs(program: Program, out: string, excludes: string[] = []): string[] {
+  return [
+    "compile",
+    "--frozen",
+    "--exclude-unused-npm",
+    "--no-prompt",
+    ...permissionsOf(program),
+    ...excludes,
+    "--include",
+    "migrations",
+    "--output",
+    out,
+    PROGRAMS[program],
+  ];
+}
+
+export interface CompileResult {
+  success: boolean;
+  code: number;
+  stderr: string;
+}
+
+/**
+ * Runs `deno compile` for `program` from the repository root. `denortBin` sets `DENORT_BIN`, the
+ * base runtime binary `deno compile` otherwise downloads for the target.
+ */
+export async function compileProgram(
+  program: Program,
+  out: string,
+  options: { denortBin?: string } = {},
+): Promise<CompileResult> {
+  const env: Record<string, string> = { NO_COLOR: "1" };
+  if (options.denortBin) env.DENORT_BIN = options.denortBin;
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: compileArgs(program, out, await npmExcludes()),
+    cwd: ROOT,
+    env,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { success: code === 0, code, stderr: new TextDecoder().decode(stderr) };
+}
+
+if (import.meta.main) {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    options: { out: { type: "string" }, help: { type: "boolean", default: false } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const program = positionals[0];
+  if (values.help || program === undefined || !(program in PROGRAMS)) {
+    console.error(
+      `Usage: deno task build <${Object.keys(PROGRAMS).join("|")}> [--out FILE]`,
+    );
+    Deno.exit(values.help ? 0 : 2);
+  }
+  const out = values.out ?? `dist/scalestream-${program}`;
+  const result = await compileProgram(program as Program, out);
+  if (!result.success) {
+    console.error(result.stderr);
+    Deno.exit(result.code || 1);
+  }
+  console.error(`Compiled ${PROGRAMS[program as Program]} to ${out}`);
+}

@@ -1,0 +1,235 @@
+/** The SQS packer against a real fauxqs server. */
+import assert from "node:assert/strict";
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
+import { ENCODING_ATTRIBUTE, type Event, unpackBody, validateEvent } from "../shared/mod.ts";
+import { createTestSqs, type TestSqs } from "../test/harness.ts";
+import { createEventSender } from "./event_sender.ts";
+import { createEventSource } from "./injections.ts";
+import { createLedger, type SentMeta } from "./ledger.ts";
+import { createGenerator } from "./shopper_sessions.ts";
+
+/** Drains the queue: every message, with its attributes; deletes what it read. */
+async function drain(q: TestSqs): Promise<Message[]> {
+  const out: Message[] = [];
+  for (let empty = 0; empty < 2;) {
+    const r = await q.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: q.queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        MessageAttributeNames: ["All"],
+        VisibilityTimeout: 60,
+      }),
+    );
+    const msgs = r.Messages ?? [];
+    if (msgs.length === 0) {
+      empty++;
+      continue;
+    }
+    out.push(...msgs);
+    await q.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: q.queueUrl,
+        Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+      }),
+    );
+  }
+  return out;
+}
+
+function bytesOf(m: Message): number {
+  let n = new TextEncoder().encode(m.Body ?? "").length;
+  for (const [k, v] of Object.entries(m.MessageAttributes ?? {})) {
+    n += k.length + (v.DataType?.length ?? 0) + (v.StringValue?.length ?? 0);
+  }
+  return n;
+}
+
+Deno.test("the ledger equals what fauxqs holds; messages stay under the byte limit with attributes", async () => {
+  const q = await createTestSqs();
+  try {
+    const ledger = createLedger();
+    const sender = createEventSender<SentMeta>({
+      sqs: q.sqs,
+      queueUrl: q.queueUrl,
+      maxMessageBytes: 4096,
+      lingerMs: 5,
+      maxInflightBatches: 3,
+      onAck: (m) => ledger.acked(m),
+      onFail: (m) => ledger.failed(m),
+    });
+    const gen = createGenerator({ seed: 4, users: 100, products: 30 });
+    const source = createEventSource(gen, {
+      rates: { invalid: 0.03, duplicates: 0.03, tooNew: 0.01, tooOld: 0.01, late: 0.02 },
+    });
+    const t0 = Date.now();
+    for (let i = 0; i < 3000; i++) {
+      const { event, meta } = source.next(t0 + i);
+      await sender.send(event, meta);
+    }
+    await sender.flush();
+    const totals = ledger.totals();
+    assert.equal(totals.accepted, 3000);
+    assert.equal(totals.failed, 0);
+
+    const messages = await drain(q);
+    assert.equal(messages.length, sender.stats.messages);
+    const values = messages.flatMap((m) =>
+      unpackBody(m.Body, m.MessageAttributes?.[ENCODING_ATTRIBUTE]?.StringValue)
+    );
+    assert.equal(values.length, totals.accepted);
+    for (const m of messages) assert.ok(bytesOf(m) <= 4096, `message of ${bytesOf(m)} bytes`);
+    const ids = new Set<string>();
+    let invalid = 0;
+    let duplicates = 0;
+    const byType: Record<string, number> = {};
+    for (const v of values) {
+      const r = validateEvent(v);
+      if (!r.ok) {
+        invalid++;
+        continue;
+      }
+      if (ids.has(r.event.eventId)) duplicates++;
+      else ids.add(r.event.eventId);
+    }
+    assert.equal(invalid, totals.invalid);
+    assert.equal(duplicates, totals.duplicates);
+    assert.equal(ids.size, totals.unique);
+    for (const v of values) {
+      const e = v as Event;
+      if (validateEvent(v).ok) byType[e.eventType] = (byType[e.eventType] ?? 0) + 1;
+    }
+    const inWindow = Object.values(totals.byType).reduce((a, b) => a + b, 0);
+    assert.equal(inWindow + totals.tooNew + totals.tooOld, totals.unique);
+  } finally {
+    await q.close();
+  }
+});
+
+Deno.test("emoji and other non-BMP characters survive the trip through fauxqs", async () => {
+  const q = await createTestSqs();
+  try {
+    const sender = createEventSender<undefined>({
+      sqs: q.sqs,
+      queueUrl: q.queueUrl,
+      maxMessageBytes: 65_536,
+      lingerMs: 5,
+      maxInflightBatches: 2,
+    });
+    const gen = createGenerator({ seed: 8, users: 10, products: 5 });
+    const e = gen.next(Date.now());
+    const texts = ["gift 🎁 for 👩‍👩‍👧", "café ☕ crème", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 and 中文"];
+    const sent = texts.map((t, i) => ({
+      ...e,
+      eventId: crypto.randomUUID(),
+      eventType: "search" as const,
+      searchQuery: t,
+      properties: { i },
+    }));
+    for (const s of sent) await sender.send(s, undefined);
+    await sender.flush();
+    const got = (await drain(q)).flatMap((m) => unpackBody(m.Body, undefined)) as Event[];
+    assert.deepEqual(got.map((g) => g.searchQuery).sort(), [...texts].sort());
+  } finally {
+    await q.close();
+  }
+});
+
+Deno.test("only entries SQS lists as failed are retried; the sender's own faults are not", async () => {
+  const q = await createTestSqs();
+  try {
+    let calls = 0;
+    const attempts: number[] = [];
+    // The real fauxqs client, with SQS's partial failure answers put in front of it: the first
+    // request fails entry 0 as throttled (retryable) and entry 1 as the sender's fault.
+    const flaky = {
+      send: async (cmd: SendMessageBatchCommand) => {
+        calls++;
+        const entries = cmd.input.Entries ?? [];
+        attempts.push(entries.length);
+        if (calls > 1) return await q.sqs.send(cmd);
+        const keep = entries.slice(2);
+        const out = keep.length > 0
+          ? await q.sqs.send(new SendMessageBatchCommand({ ...cmd.input, Entries: keep }))
+          : { Successful: [], Failed: [] };
+        return {
+          ...out,
+          Failed: [
+            ...(out.Failed ?? []),
+            { Id: entries[0]!.Id, Code: "RequestThrottled", SenderFault: true, Message: "slow" },
+            { Id: entries[1]!.Id, Code: "InvalidMessageContents", SenderFault: true, Message: "x" },
+          ],
+        };
+      },
+    } as unknown as SQSClient;
+    const ledger = createLedger();
+    const sender = createEventSender<SentMeta>({
+      sqs: flaky,
+      queueUrl: q.queueUrl,
+      maxMessageBytes: 2048,
+      lingerMs: 5,
+      maxInflightBatches: 1,
+      minRetryDelayMs: 1,
+      onAck: (m) => ledger.acked(m),
+      onFail: (m) => ledger.failed(m),
+    });
+    const gen = createGenerator({ seed: 2, users: 20, products: 5 });
+    for (let i = 0; i < 200; i++) {
+      const e = gen.next(Date.now());
+      await sender.send(e, { kind: "unique", eventType: e.eventType, revenueCents: 0 });
+    }
+    await sender.flush();
+    assert.equal(attempts[1], 1, "the retry carries only the throttled entry");
+    const totals = ledger.totals();
+    assert.ok(totals.failed > 0, "the sender's fault is reported as failed");
+    assert.equal(totals.accepted + totals.failed, 200);
+    assert.equal(sender.stats.retriedEntries, 1);
+    const received = (await drain(q)).flatMap((m) => unpackBody(m.Body, undefined));
+    assert.equal(received.length, totals.accepted, "nothing acknowledged twice");
+  } finally {
+    await q.close();
+  }
+});
+
+Deno.test("in-flight requests never exceed the bound", async () => {
+  const q = await createTestSqs();
+  try {
+    let inflight = 0;
+    let peak = 0;
+    const slow = {
+      send: async (cmd: SendMessageBatchCommand) => {
+        inflight++;
+        peak = Math.max(peak, inflight);
+        await new Promise((r) => setTimeout(r, 5));
+        try {
+          return await q.sqs.send(cmd);
+        } finally {
+          inflight--;
+        }
+      },
+    } as unknown as SQSClient;
+    const sender = createEventSender<undefined>({
+      sqs: slow,
+      queueUrl: q.queueUrl,
+      maxMessageBytes: 1024,
+      lingerMs: 1,
+      maxInflightBatches: 2,
+    });
+    const gen = createGenerator({ seed: 3, users: 20, products: 5 });
+    for (let i = 0; i < 2000; i++) {
+      await sender.send(gen.next(Date.now()), undefined);
+      if (i % 100 === 0) await new Promise((r) => setTimeout(r, 2)); // let lingers fire
+    }
+    await sender.flush();
+    assert.ok(peak <= 2, `peak of ${peak} requests in flight`);
+    assert.equal(sender.stats.ackedEvents, 2000);
+  } finally {
+    await q.close();
+  }
+});

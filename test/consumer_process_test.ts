@@ -1,0 +1,194 @@
+/**
+ * The consumer as a process (`consumer/main.ts`, as a container runs it) against a test schema
+ * (`DB_SCHEMA`): kill -9 in the middle of a flush then restart, SIGTERM during a slow flush, and
+ * `--workers 2`. A slow flush is a real one: the test holds a lock on `ingest_stats`, which every
+ * flush transaction writes last, and releases it when it wants the flush to go on.
+ */
+import assert from "node:assert/strict";
+import { pipelineTotals } from "../api/mod.ts";
+import {
+  assertTotals,
+  expectedOf,
+  makeEvents,
+  queueDepth,
+  sendPacked,
+  sleep,
+} from "../consumer/_test_support.ts";
+import type { Sql } from "../shared/mod.ts";
+import {
+  createTestDb,
+  createTestSqs,
+  eventually,
+  testDatabaseUrl,
+  type TestDb,
+  type TestSqs,
+} from "./harness.ts";
+
+const { embedded } = await testDatabaseUrl();
+const MAIN = new URL("../consumer/main.ts", import.meta.url).pathname;
+
+function spawnConsumer(
+  db: TestDb,
+  q: TestSqs,
+  workerId: string,
+  args: string[] = [],
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "consume", ...args],
+    env: {
+      DATABASE_URL: db.url,
+      DB_SCHEMA: db.schema,
+      SQS_ENDPOINT: q.endpoint,
+      // By name: the config's URL check refuses fauxqs's "sqs.<region>.127.0.0.1" host names.
+      SQS_QUEUE_NAME: q.queueUrl.slice(q.queueUrl.lastIndexOf("/") + 1),
+      SQS_DLQ_NAME: q.dlqUrl.slice(q.dlqUrl.lastIndexOf("/") + 1),
+      SQS_CREATE_QUEUES: "false",
+      WORKER_ID: workerId,
+      CONSUMER_HEALTH_PORT: "0",
+      CONSUMER_WAIT_TIME_S: "1",
+      CONSUMER_VISIBILITY_TIMEOUT_S: "5",
+      CONSUMER_FLUSH_MAX_MS: "20",
+      CONSUMER_STATUS_INTERVAL_MS: "200",
+      LOG_LEVEL: "warning",
+      LOG_FORMAT: "json",
+    },
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+}
+
+/** Holds an exclusive lock on `ingest_stats` in an open transaction until `release()`. */
+async function lockIngestStats(sql: Sql) {
+  const conn = await sql.reserve();
+  await conn`begin`;
+  await conn`lock table ingest_stats in exclusive mode`;
+  const [row] = await conn<{ pid: number }[]>`select pg_backend_pid() as pid`;
+  const pid = row!.pid;
+  return {
+    /** Whether some flush transaction is waiting for this lock. */
+    async blocking(): Promise<boolean> {
+      const [row] = await sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity where ${pid} = any(pg_blocking_pids(pid))`;
+      return (row?.n ?? 0) > 0;
+    },
+    async release() {
+      await conn`rollback`;
+      conn.release();
+    },
+  };
+}
+
+Deno.test({
+  name: "kill -9 of a consumer process in the middle of a flush, then a restart: exact totals",
+  ignore: embedded,
+  async fn() {
+    const db = await createTestDb();
+    const q = await createTestSqs({ visibilityTimeoutS: 5 });
+    let child: Deno.ChildProcess | undefined;
+    try {
+      const events = makeEvents(1000, 81);
+      await sendPacked(q.sqs, q.queueUrl, events, 50);
+      const lock = await lockIngestStats(db.sql);
+      child = spawnConsumer(db, q, "crash-1");
+      assert.ok(await eventually(() => lock.blocking(), 30_000), "no flush reached the lock");
+      child.kill("SIGKILL");
+      const status = await child.status;
+      assert.equal(status.signal, "SIGKILL");
+      await lock.release(); // the killed flush's transaction now aborts: nothing of it commits
+      assert.equal((await pipelineTotals({ sql: db.sql })).stored, 0);
+
+      child = spawnConsumer(db, q, "crash-2");
+      assert.ok(
+        await eventually(
+          async () => (await pipelineTotals({ sql: db.sql })).stored >= 1000,
+          30_000,
+        ),
+      );
+      assert.ok(await eventually(async () => (await queueDepth(q.sqs, q.queueUrl)) === 0));
+      child.kill("SIGTERM");
+      assert.equal((await child.status).code, 0);
+      await assertTotals(db.sql, expectedOf(events));
+    } finally {
+      try {
+        child?.kill("SIGKILL");
+      } catch { /* exited */ }
+      await child?.status;
+      await q.close();
+      await db.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "SIGTERM during a slow flush finishes it, deletes what committed and exits 0; nothing lost",
+  ignore: embedded,
+  async fn() {
+    const db = await createTestDb();
+    const q = await createTestSqs({ visibilityTimeoutS: 5 });
+    let child: Deno.ChildProcess | undefined;
+    try {
+      const events = makeEvents(800, 91);
+      await sendPacked(q.sqs, q.queueUrl, events, 40);
+      const lock = await lockIngestStats(db.sql);
+      child = spawnConsumer(db, q, "term");
+      assert.ok(await eventually(() => lock.blocking(), 30_000), "no flush reached the lock");
+      await sleep(300); // let the pollers take in the rest of the queue
+      child.kill("SIGTERM");
+      await sleep(1000); // the flush is still held up while the process drains
+      await lock.release();
+      const status = await child.status;
+      assert.equal(status.code, 0);
+      assert.equal(await queueDepth(q.sqs, q.queueUrl), 0, "committed messages were not deleted");
+      await assertTotals(db.sql, expectedOf(events));
+      assert.equal((await pipelineTotals({ sql: db.sql })).duplicates, 0);
+    } finally {
+      try {
+        child?.kill("SIGKILL");
+      } catch { /* exited */ }
+      await child?.status;
+      await q.close();
+      await db.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "consume --workers 2 runs two processes on one queue that drain on SIGTERM; exact totals",
+  ignore: embedded,
+  async fn() {
+    const db = await createTestDb();
+    const q = await createTestSqs({ visibilityTimeoutS: 5 });
+    let child: Deno.ChildProcess | undefined;
+    try {
+      const events = makeEvents(3000, 101);
+      await sendPacked(q.sqs, q.queueUrl, events, 30);
+      child = spawnConsumer(db, q, "pair", ["--workers", "2"]);
+      assert.ok(
+        await eventually(
+          async () => (await pipelineTotals({ sql: db.sql })).stored >= 3000,
+          30_000,
+        ),
+      );
+      assert.ok(
+        await eventually(async () => {
+          const rows = await db.sql<{ worker_id: string }[]>`
+            select worker_id from consumer_status order by worker_id`;
+          return rows.map((r) => r.worker_id).join() === "pair-w1,pair-w2";
+        }),
+        "each worker keeps its own status row",
+      );
+      child.kill("SIGTERM");
+      assert.equal((await child.status).code, 0);
+      assert.equal(await queueDepth(q.sqs, q.queueUrl), 0);
+      await assertTotals(db.sql, expectedOf(events));
+    } finally {
+      try {
+        child?.kill("SIGKILL");
+      } catch { /* exited */ }
+      await child?.status;
+      await q.close();
+      await db.close();
+    }
+  },
+});

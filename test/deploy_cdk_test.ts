@@ -1,0 +1,255 @@
+/**
+ * The CDK app synthesizes without an AWS account, and its template keeps the promises the docs make:
+ * redrive to a longer-lived DLQ, encryption, TLS-only PostgreSQL reachable from the tasks only,
+ * least-privilege roles, backlog-per-task autoscaling, a drain-sized stop timeout, alarms.
+ */
+import assert from "node:assert/strict";
+import { App, type Stack } from "aws-cdk-lib";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import * as ecs from "aws-cdk-lib/aws-ecs";
+import {
+  CONSUMER_SHUTDOWN_DEADLINE_MS,
+  CONSUMER_STOP_TIMEOUT_S,
+  ScaleStreamStack,
+  type ScaleStreamStackProps,
+} from "../deploy/cdk/scalestream_stack.ts";
+import { ScaleStreamRepositoriesStack } from "../deploy/cdk/repositories_stack.ts";
+
+// deno-lint-ignore no-explicit-any
+type Json = Record<string, any>;
+
+const images = (_: Stack) => ({
+  consumer: ecs.ContainerImage.fromRegistry("scalestream-consumer:test"),
+  producer: ecs.ContainerImage.fromRegistry("scalestream-producer:test"),
+  api: ecs.ContainerImage.fromRegistry("scalestream-api:test"),
+  migrate: ecs.ContainerImage.fromRegistry("scalestream-migrate:test"),
+});
+
+function synth(props: Partial<ScaleStreamStackProps> = {}): { template: Template; json: Json } {
+  const outdir = Deno.makeTempDirSync({ prefix: "scalestream-cdk-test-" });
+  try {
+    const app = new App({ outdir });
+    const stack = new ScaleStreamStack(app, "Test", { images, ...props });
+    const template = Template.fromStack(stack);
+    return { template, json: template.toJSON() };
+  } finally {
+    Deno.removeSync(outdir, { recursive: true });
+  }
+}
+
+const { template, json } = synth();
+const resources = json.Resources as Record<string, Json>;
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const logicalIdOf = (ref: unknown): string => {
+  const r = ref as Json;
+  return r?.Ref ?? r?.["Fn::GetAtt"]?.[0];
+};
+const queues: Record<string, Json> = Object.fromEntries(
+  ofType("AWS::SQS::Queue").map((
+    [id, r],
+  ) => [id.startsWith("DeadLetter") ? "dlq" : "queue", { id, ...r }]),
+);
+
+/** Actions granted to a role, over all the policies attached to it. */
+function actionsOf(roleId: string): string[] {
+  const actions: string[] = [];
+  for (const [, policy] of ofType("AWS::IAM::Policy")) {
+    const roles = (policy.Properties.Roles as unknown[]).map(logicalIdOf);
+    if (!roles.includes(roleId)) continue;
+    for (const st of policy.Properties.PolicyDocument.Statement as Json[]) {
+      actions.push(...[st.Action].flat());
+    }
+  }
+  return actions.sort();
+}
+
+function taskDefinition(family: string): Json {
+  const found = ofType("AWS::ECS::TaskDefinition").find(([id]) => id.startsWith(family));
+  assert.ok(found, `no task definition ${family}`);
+  return found[1];
+}
+
+Deno.test("the event queue redrives to an encrypted DLQ that keeps messages longer", () => {
+  const { queue, dlq } = queues;
+  assert.ok(queue && dlq);
+  assert.deepEqual(queue.Properties.RedrivePolicy, {
+    deadLetterTargetArn: { "Fn::GetAtt": [dlq.id, "Arn"] },
+    maxReceiveCount: 5,
+  });
+  assert.ok(dlq.Properties.MessageRetentionPeriod > queue.Properties.MessageRetentionPeriod);
+  assert.equal(queue.Properties.SqsManagedSseEnabled, true);
+  assert.equal(dlq.Properties.SqsManagedSseEnabled, true);
+  // Both refuse requests without TLS.
+  template.resourcePropertiesCountIs("AWS::SQS::QueuePolicy", {
+    PolicyDocument: {
+      Statement: Match.arrayWith([Match.objectLike({
+        Effect: "Deny",
+        Condition: { Bool: { "aws:SecureTransport": "false" } },
+      })]),
+    },
+  }, 2);
+});
+
+Deno.test("PostgreSQL 15 is encrypted, private, TLS-only and reachable only from the tasks", () => {
+  const [[, db]] = ofType("AWS::RDS::DBInstance") as [[string, Json]];
+  assert.equal(db.Properties.Engine, "postgres");
+  assert.match(db.Properties.EngineVersion, /^15/);
+  assert.equal(db.Properties.StorageEncrypted, true);
+  assert.equal(db.Properties.PubliclyAccessible, false);
+  assert.equal(db.Properties.MultiAZ, false);
+  assert.match(JSON.stringify(db.Properties.MasterUserPassword), /resolve:secretsmanager/);
+  template.hasResourceProperties("AWS::RDS::DBParameterGroup", {
+    Parameters: Match.objectLike({ "rds.force_ssl": "1" }),
+  });
+  // The subnet group holds only the isolated subnets.
+  const [[, subnetGroup]] = ofType("AWS::RDS::DBSubnetGroup") as [[string, Json]];
+  for (const ref of subnetGroup.Properties.SubnetIds) assert.match(logicalIdOf(ref), /^Vpcdata/);
+  // Ingress on the database group: port 5432 from the three task groups, never from a CIDR.
+  const dbSg = logicalIdOf(db.Properties.VPCSecurityGroups[0]);
+  const ingress = ofType("AWS::EC2::SecurityGroupIngress").map(([, r]) => r.Properties)
+    .filter((p) => logicalIdOf(p.GroupId) === dbSg);
+  assert.deepEqual(
+    ingress.map((p) => logicalIdOf(p.SourceSecurityGroupId)).sort(),
+    ["ApiSecurityGroup", "ConsumerSecurityGroup", "MigrateSecurityGroup"].map((n) =>
+      Object.keys(resources).find((id) => id.startsWith(n))
+    ).sort(),
+  );
+  for (const p of ingress) assert.equal(p.FromPort, 5432);
+  assert.deepEqual(resources[dbSg]!.Properties.SecurityGroupIngress ?? [], []);
+  // The generated password is URL-safe (the entrypoint puts it into DATABASE_URL unescaped).
+  const [[, secret]] = ofType("AWS::SecretsManager::Secret") as [[string, Json]];
+  const excluded: string = secret.Properties.GenerateSecretString.ExcludeCharacters;
+  for (const c of ":/@?#%&+ ") assert.ok(excluded.includes(c), `password may contain "${c}"`);
+});
+
+Deno.test("multiAz puts a standby database in a second availability zone", () => {
+  const multi = synth({ multiAz: true });
+  multi.template.hasResourceProperties("AWS::RDS::DBInstance", { MultiAZ: true });
+});
+
+Deno.test("each program has its own least-privilege task role, separate from its execution role", () => {
+  const roles = (family: string) => {
+    const def = taskDefinition(family).Properties;
+    const task = logicalIdOf(def.TaskRoleArn), execution = logicalIdOf(def.ExecutionRoleArn);
+    assert.notEqual(task, execution);
+    return { task, execution };
+  };
+  const consumer = roles("ConsumerTask"), producer = roles("ProducerTask");
+  const api = roles("ApiTask"), migrate = roles("MigrateTask");
+  assert.deepEqual(actionsOf(producer.task), ["sqs:SendMessage"]);
+  assert.deepEqual(actionsOf(consumer.task), [
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+  ]);
+  assert.deepEqual(actionsOf(api.task), [
+    "cloudwatch:GetMetricData",
+    "sqs:GetQueueAttributes",
+    "sqs:SendMessage",
+  ]);
+  assert.deepEqual(actionsOf(migrate.task), []);
+  // Only execution roles read the database secret; no task role touches Secrets Manager.
+  for (const r of [consumer, producer, api, migrate]) {
+    assert.ok(!actionsOf(r.task).some((a) => a.startsWith("secretsmanager:")));
+  }
+  for (const r of [consumer, api, migrate]) {
+    assert.ok(actionsOf(r.execution).includes("secretsmanager:GetSecretValue"));
+  }
+  assert.ok(!actionsOf(producer.execution).some((a) => a.startsWith("secretsmanager:")));
+  // No wildcard actions anywhere.
+  for (const [, policy] of ofType("AWS::IAM::Policy")) {
+    for (const st of policy.Properties.PolicyDocument.Statement as Json[]) {
+      for (const a of [st.Action].flat()) assert.ok(!String(a).endsWith(":*"), `wildcard ${a}`);
+    }
+  }
+});
+
+Deno.test("consumers scale on backlog per task and get a stop timeout above their drain deadline", () => {
+  template.hasResourceProperties("AWS::ApplicationAutoScaling::ScalingPolicy", {
+    PolicyType: "TargetTrackingScaling",
+    TargetTrackingScalingPolicyConfiguration: {
+      TargetValue: 100,
+      CustomizedMetricSpecification: {
+        Metrics: Match.arrayWith([
+          Match.objectLike({
+            Id: "visible",
+            MetricStat: Match.objectLike({
+              Metric: Match.objectLike({
+                Namespace: "AWS/SQS",
+                MetricName: "ApproximateNumberOfMessagesVisible",
+              }),
+            }),
+          }),
+          Match.objectLike({
+            Id: "running",
+            MetricStat: Match.objectLike({
+              Metric: Match.objectLike({
+                Namespace: "ECS/ContainerInsights",
+                MetricName: "RunningTaskCount",
+              }),
+            }),
+          }),
+          Match.objectLike({ Expression: "visible / running", ReturnData: true }),
+        ]),
+      },
+    },
+  });
+  const [container] = taskDefinition("ConsumerTask").Properties.ContainerDefinitions as Json[];
+  assert.ok(container);
+  assert.equal(container.StopTimeout, CONSUMER_STOP_TIMEOUT_S);
+  assert.ok(CONSUMER_STOP_TIMEOUT_S * 1000 > CONSUMER_SHUTDOWN_DEADLINE_MS);
+  const env = Object.fromEntries(
+    (container.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]),
+  );
+  assert.equal(env.CONSUMER_SHUTDOWN_DEADLINE_MS, String(CONSUMER_SHUTDOWN_DEADLINE_MS));
+  assert.equal(env.SQS_CREATE_QUEUES, "false");
+  assert.equal(container.ReadonlyRootFilesystem, true);
+  assert.deepEqual(container.HealthCheck.Command, ["CMD", "/app/healthcheck.sh", "8081"]);
+  assert.deepEqual(container.Secrets.map((s: Json) => s.Name).sort(), ["DB_PASSWORD", "DB_USER"]);
+});
+
+Deno.test("the API runs behind a load balancer that checks /health", () => {
+  template.hasResourceProperties("AWS::ElasticLoadBalancingV2::TargetGroup", {
+    HealthCheckPath: "/health",
+    Port: 8080,
+  });
+  template.hasResourceProperties("AWS::ECS::Service", {
+    LoadBalancers: [Match.objectLike({ ContainerName: "api", ContainerPort: 8080 })],
+  });
+});
+
+Deno.test("alarms watch oldest message age, DLQ depth and error rates, and notify", () => {
+  const alarms = ofType("AWS::CloudWatch::Alarm").map(([, r]) => r.Properties);
+  const byMetric = (name: string) => alarms.find((a) => a.MetricName === name);
+  const age = byMetric("ApproximateAgeOfOldestMessage");
+  assert.ok(age);
+  assert.ok(JSON.stringify(age.Dimensions).includes(queues.queue!.id));
+  const dlq = alarms.find((a) =>
+    a.MetricName === "ApproximateNumberOfMessagesVisible" &&
+    JSON.stringify(a.Dimensions).includes(queues.dlq!.id)
+  );
+  assert.ok(dlq, "no DLQ depth alarm");
+  assert.equal(dlq.Threshold, 0);
+  assert.equal(dlq.ComparisonOperator, "GreaterThanThreshold");
+  assert.ok(byMetric("ConsumerErrors"), "no consumer error alarm");
+  const apiErrors = alarms.find((a) =>
+    JSON.stringify(a.Metrics ?? []).includes("HTTPCode_Target_5XX_Count")
+  );
+  assert.ok(apiErrors, "no API error-rate alarm");
+  for (const a of alarms) assert.equal(a.AlarmActions.length, 1);
+  template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+  template.hasResourceProperties("AWS::Logs::MetricFilter", {
+    FilterPattern: '{ $.level = "ERROR" }',
+  });
+});
+
+Deno.test("the image repositories scan on push and keep tags immutable", () => {
+  const outdir = Deno.makeTempDirSync({ prefix: "scalestream-cdk-test-" });
+  const repos = Template.fromStack(new ScaleStreamRepositoriesStack(new App({ outdir }), "Repos"));
+  Deno.removeSync(outdir, { recursive: true });
+  repos.resourcePropertiesCountIs("AWS::ECR::Repository", {
+    ImageScanningConfiguration: { ScanOnPush: true },
+    ImageTagMutability: "IMMUTABLE",
+  }, 4);
+});

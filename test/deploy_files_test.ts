@@ -1,0 +1,54 @@
+/**
+ * The container and CI files agree with the code: one image target per program, non-root, health
+ * checks where there is a server; compose and the workflows build targets that exist; CI runs
+ * .ci/run against PostgreSQL 15.
+ */
+import assert from "node:assert/strict";
+import { PROGRAMS } from "../deploy/build.ts";
+
+const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));
+const dockerfile = await read("deploy/Dockerfile");
+
+/** The instructions of one stage, from its FROM line to the next. */
+function stage(name: string): string {
+  const m = new RegExp(`^FROM \\S+ AS ${name}\\n([\\s\\S]*?)(?=^FROM |(?![\\s\\S]))`, "m").exec(
+    dockerfile,
+  );
+  assert.ok(m, `no stage "${name}" in deploy/Dockerfile`);
+  return m[1]!;
+}
+
+Deno.test("deploy/Dockerfile has one non-root target per program, built by deploy/build.ts", () => {
+  assert.match(dockerfile, /^FROM denoland\/deno:\$\{DENO_VERSION\} AS deps$/m);
+  assert.match(dockerfile, /^ARG DENO_VERSION=\d+\.\d+\.\d+$/m);
+  assert.match(dockerfile, /RUN deno install --frozen/);
+  assert.match(stage("runtime"), /^USER 10001:10001$/m);
+  for (const program of Object.keys(PROGRAMS)) {
+    assert.match(stage(`build-${program}`), new RegExp(`deploy/build\\.ts ${program} `));
+    assert.match(stage(program), new RegExp(`COPY --from=build-${program} `));
+  }
+  assert.match(stage("consumer"), /HEALTHCHECK .*\n.*healthcheck\.sh", "8081"/);
+  assert.match(stage("api"), /HEALTHCHECK .*\n.*healthcheck\.sh", "8080"/);
+});
+
+Deno.test("docker-compose builds existing targets and runs PostgreSQL 15 and fauxqs", async () => {
+  const compose = await read("deploy/docker-compose.yml");
+  const targets = [...compose.matchAll(/target: (\w+)/g)].map((m) => m[1]!);
+  assert.deepEqual(targets.sort(), ["api", "consumer", "migrate", "producer"]);
+  for (const t of targets) stage(t);
+  assert.match(compose, /image: postgres:15\b/);
+  assert.match(compose, /kibertoad\/fauxqs/);
+});
+
+Deno.test("the CI workflow runs .ci/run against PostgreSQL 15 and builds every image", async () => {
+  const ci = await read(".github/workflows/ci.yml");
+  assert.match(ci, /run: bash \.ci\/run/);
+  assert.match(ci, /image: postgres:15\b/);
+  assert.match(ci, /chromium/);
+  const matrix = /target: \[([^\]]+)\]/.exec(ci)?.[1]?.split(",").map((s) => s.trim()).sort();
+  assert.deepEqual(matrix, Object.keys(PROGRAMS).sort());
+  const deploy = await read(".github/workflows/deploy.yml");
+  assert.match(deploy, /id-token: write/);
+  assert.doesNotMatch(deploy, /AWS_SECRET_ACCESS_KEY/);
+  for (const p of Object.keys(PROGRAMS)) assert.ok(deploy.includes(p), `deploy.yml skips ${p}`);
+});

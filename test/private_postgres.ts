@@ -1,0 +1,98 @@
+/**
+ * A private PostgreSQL 15 cluster for tests that stop and start the database (the machine's shared
+ * PostgreSQL must never be stopped). `initdb` + `pg_ctl` in a temporary directory owned by the
+ * `postgres` user, on a free loopback port, trust auth; run through `runuser` when we are root.
+ */
+const BIN = "/usr/lib/postgresql/15/bin";
+
+export interface PrivatePostgres {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  /** Stops the server and removes its directory. */
+  destroy(): Promise<void>;
+}
+
+/** Whether this machine can run a private cluster (the binaries are there). */
+export function privatePostgresAvailable(): boolean {
+  try {
+    Deno.statSync(`${BIN}/initdb`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function run(cmd: string, args: string[]): Promise<void> {
+  const asPostgres = Deno.uid() === 0;
+  const command = asPostgres
+    ? new Deno.Command("runuser", { args: ["-u", "postgres", "--", cmd, ...args] })
+    : new Deno.Command(cmd, { args });
+  const out = await command.output();
+  if (!out.success) {
+    const err = new TextDecoder().decode(out.stderr);
+    throw new Error(`"${cmd} ${args.join(" ")}" failed (${out.code}): ${err.slice(-2000)}`);
+  }
+}
+
+/** Creates and starts a fresh cluster; `destroy()` removes it. */
+export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const dir = await Deno.makeTempDir({ prefix: "scalestream-pg-" });
+  const data = `${dir}/data`;
+  if (Deno.uid() === 0) {
+    const pw = await new Deno.Command("id", { args: ["-u", "postgres"] }).output();
+    const gid = await new Deno.Command("id", { args: ["-g", "postgres"] }).output();
+    const dec = (b: Uint8Array) => Number(new TextDecoder().decode(b).trim());
+    await Deno.chown(dir, dec(pw.stdout), dec(gid.stdout));
+  }
+  const port = freePort();
+  await run(`${BIN}/initdb`, [
+    "-D",
+    data,
+    "-U",
+    "postgres",
+    "--auth=trust",
+    "--no-sync",
+    "-E",
+    "UTF8",
+  ]);
+  const opts = [
+    `-p ${port}`,
+    "-c listen_addresses=127.0.0.1",
+    `-c unix_socket_directories=${dir}`,
+    "-c fsync=off",
+    "-c synchronous_commit=off",
+    "-c full_page_writes=off",
+    "-c shared_buffers=32MB",
+    "-c max_connections=40",
+  ].join(" ");
+  const start = () =>
+    run(`${BIN}/pg_ctl`, ["-D", data, "-o", opts, "-l", `${dir}/log`, "-w", "-t", "30", "start"]);
+  const stop = () => run(`${BIN}/pg_ctl`, ["-D", data, "-m", "fast", "-w", "stop"]);
+  await start();
+  let running = true;
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    async stop() {
+      await stop();
+      running = false;
+    },
+    async start() {
+      await start();
+      running = true;
+    },
+    async destroy() {
+      if (running) await stop().catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
