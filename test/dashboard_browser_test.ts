@@ -1,7 +1,7 @@
 /**
  * The dashboard end to end in a real browser: a producer pushes events through fauxqs into a
  * consumer with the analytics stages, the API serves them on a real port, and Debian's chromium
- * (driven by playwright-core) opens the page while events flow. Screenshots go to docs/img/.
+ * (driven by playwright-core) opens the page while events flow and saves screenshots.
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
@@ -36,7 +36,13 @@ const LIVE_BATCH = 1;
 const MAX_PRODUCE_MS = 60_000;
 const WAIT_MS = 20_000;
 
-const SHOTS = new URL("../docs/img/", import.meta.url);
+/**
+ * Screenshots go to a temporary directory (printed), so a test run never dirties the checkout;
+ * `UPDATE_SCREENSHOTS=1` writes them to docs/img/ instead, for the README.
+ */
+const SHOTS = Deno.env.get("UPDATE_SCREENSHOTS") === "1"
+  ? new URL("../docs/img/", import.meta.url)
+  : new URL(`file://${await Deno.makeTempDir({ prefix: "scalestream-shots-" })}/`);
 
 /** Waits until `fn` (run in the page) returns a truthy value; fails with `what` after WAIT_MS. */
 async function waitFor<A>(page: Page, what: string, fn: (arg: A) => unknown, arg?: A) {
@@ -199,7 +205,9 @@ Deno.test({
         (t) => Number(document.body.dataset.refreshed) > t,
         Date.now(),
       );
-      await page.screenshot({ path: new URL("dashboard.png", SHOTS).pathname, fullPage: true });
+      const shot = new URL("dashboard.png", SHOTS).pathname;
+      await page.screenshot({ path: shot, fullPage: true });
+      console.log(`Screenshot: ${shot}`);
 
       const categories = await page.$$eval(
         "#top-categories button[data-category]",
