@@ -1,12 +1,12 @@
 /**
  * A short measurement (not a test): the cost of the analytics stages on one flush of 5,000 events.
- * `deno run -A test/analytics_flush_measure.ts [flushes]` — runs the same flushes with and without
+ * `deno run -A bench/analytics_flush_measure.ts [flushes]` — runs the same flushes with and without
  * the stages on fresh schemas and prints the median flush time and the cost per event.
  */
 import { flushEvents, type FlushStage } from "../consumer/mod.ts";
-import { accepted, segmentOf, stages } from "./analytics_fixtures.ts";
+import { accepted, segmentOf, stages } from "../test/analytics_fixtures.ts";
 import { createGenerator } from "../producer/mod.ts";
-import { createTestDb } from "./harness.ts";
+import { createTestDb } from "../test/harness.ts";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { registerAnalyticsRoutes } from "../api/routes/analytics/register.ts";
 
