@@ -1,9 +1,10 @@
 /**
  * A short measurement (not a test): the cost of the analytics stages on one flush of 5,000 events.
- * `deno run -A bench/analytics_flush_measure.ts [flushes] [--no-reads]` — runs the same flushes with
+ * `deno run -A bench/analytics_flush_measure.ts [flushes] [--no-reads] [--async-commit]` — runs the same flushes with
  * and without the stages on fresh schemas and prints the median flush time, the cost per event,
  * the median time of each stage, and the CPU time per flush of the PostgreSQL backend and of this
  * process (less sensitive to a loaded machine than wall time); then API read latencies.
+ * `--async-commit` runs the flushes with `synchronous_commit = off`, to show what it would buy.
  */
 import { flushEvents, type FlushStage } from "../consumer/mod.ts";
 import { accepted, segmentOf, stages } from "../test/analytics_fixtures.ts";
@@ -14,6 +15,7 @@ import { registerAnalyticsRoutes } from "../api/routes/analytics/register.ts";
 
 const flushes = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 12);
 const SIZE = 5000;
+const asyncCommit = Deno.args.includes("--async-commit");
 
 /** CPU time (user + system, ms) of a process so far, from /proc (Linux; 10 ms ticks). */
 function cpuMs(pid: number): number {
@@ -32,6 +34,9 @@ async function measure(
   const db = await createTestDb();
   try {
     const sql = db.connect(1); // one connection: one backend whose CPU time we can read
+    // `--async-commit`: what synchronous_commit = off would buy (not a recommendation: a commit
+    // acknowledged but not yet durable breaks delete-after-commit; see docs/analytics.md).
+    if (asyncCommit) await sql`set synchronous_commit = off`;
     const [{ pid }] = await sql<[{ pid: number }]>`select pg_backend_pid() as pid`;
     let pg0 = 0, deno0 = 0;
     // Generated up front, so the CPU time of this process is the flushes' own.
@@ -84,6 +89,7 @@ const out = {
   withStagesEventsPerS: Math.round(SIZE / full * 1000),
   perStageMedianMs: perStage,
   cpuMsPerFlush: cpu,
+  synchronousCommit: asyncCommit ? "off" : "on",
   loadAvg1m: Deno.loadavg()[0],
 };
 
