@@ -112,6 +112,11 @@ export function startMonitor(stack: Stack, everyMs = 250) {
 }
 export type Monitor = ReturnType<typeof startMonitor>;
 
+/** Thrown by a `waitFor` check that can never hold (the process it waits for exited). */
+export class CannotHold extends Error {
+  override name = "CannotHold";
+}
+
 /** Waits until `check` holds, polling every `stepMs`; false after `timeoutMs` or an abort. */
 export async function waitFor(
   check: () => Promise<boolean> | boolean,
@@ -123,7 +128,10 @@ export async function waitFor(
   while (Date.now() < end && !signal.aborted) {
     try {
       if (await check()) return true;
-    } catch { /* not yet (database down, say) */ }
+    } catch (err) {
+      // Not yet (the database is down, say), unless the check says it can never hold.
+      if (err instanceof CannotHold) throw err;
+    }
     await sleep(stepMs, signal);
   }
   return false;
