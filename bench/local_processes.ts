@@ -27,6 +27,8 @@ export interface LocalProcess {
   /** Resolves when the process has exited. */
   readonly status: Promise<Deno.CommandStatus>;
   readonly exited: boolean;
+  /** Whether `kill()` or `stop()` was called: an exit without it is a crash. */
+  readonly signalled: boolean;
   /** Sends a signal; a no-op once the process has exited. */
   kill(signal?: Deno.Signal): void;
   /**
@@ -102,6 +104,7 @@ export function spawnDeno(name: string, args: string[], options: SpawnOptions = 
     : pipeTo(child.stdout, options.logFile).then(() => "");
   void pipeTo(child.stderr, options.logFile);
   let exited = false;
+  let signalled = false;
   const status = child.status.then((s) => {
     exited = true;
     running.delete(proc);
@@ -114,8 +117,12 @@ export function spawnDeno(name: string, args: string[], options: SpawnOptions = 
     get exited() {
       return exited;
     },
+    get signalled() {
+      return signalled;
+    },
     kill(signal: Deno.Signal = "SIGTERM") {
       if (exited) return;
+      signalled = true;
       try {
         child.kill(signal);
       } catch { /* exited meanwhile */ }

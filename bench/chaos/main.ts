@@ -58,6 +58,7 @@ const COLUMNS = [
   "recovery",
   "drain",
   "peak RSS",
+  "crashes",
   "time",
 ] as const;
 
@@ -72,6 +73,7 @@ function cells(r: ScenarioResult): string[] {
     fmtMs(r.recoveryMs),
     fmtMs(r.drainMs),
     `${r.peakRssMiB} MiB`,
+    String(r.crashes),
     fmtMs(r.durationMs),
   ];
 }
@@ -125,6 +127,7 @@ async function runOne(
     recoveryMs: null,
     drainMs: 0,
     peakRssMiB: 0,
+    crashes: 0,
     durationMs: Date.now() - started,
     differences: [],
     notes: [message],

@@ -30,6 +30,8 @@ export interface ScenarioResult {
   /** Time from the producer's end until the exact reconcile held, ms. */
   drainMs: number;
   peakRssMiB: number;
+  /** Consumer processes that exited on their own (crashed) and were restarted. */
+  crashes: number;
   durationMs: number;
   differences: string[];
   notes: string[];
@@ -257,6 +259,14 @@ export async function runWithFaults(
       extraEvents: 0,
       passed: final.exact && unclean === 0,
     });
+    row.crashes = stack.crashes.length;
+    if (stack.crashes.length > 0) {
+      notes.push(
+        `${stack.crashes.length} consumer crashes (exit codes ${
+          stack.crashes.map((c) => c.code).join(", ")
+        }), each restarted; see ${name}-consumers.log`,
+      );
+    }
     if (spec.keepSeries) row.series = series(monitor, started);
     return row;
   } finally {
@@ -293,6 +303,7 @@ export function result(
     recoveryMs: recoveries.length ? Math.max(...recoveries) : null,
     drainMs: r.drainMs,
     peakRssMiB: r.monitor.peakRssMiB,
+    crashes: 0,
     durationMs: Date.now() - r.started,
     differences: formatDifferences(r.final.differences),
     notes: r.notes,

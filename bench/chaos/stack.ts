@@ -55,6 +55,11 @@ export interface Stack {
   readonly schema: string;
   /** Consumer processes started through `spawnConsumer`, by worker id, still running or not. */
   readonly consumers: LocalProcess[];
+  /**
+   * Consumer processes that exited without being signalled, each restarted at once (as ECS
+   * restarts a stopped task): `{ name, code }`.
+   */
+  readonly crashes: { name: string; code: number }[];
   spawnConsumer(workerId: string, env?: Record<string, string>): LocalProcess;
   /** A producer process sending straight to fauxqs; its ledger goes to `ledgerFile`. */
   spawnProducer(args: string[], env?: Record<string, string>): LocalProcess;
@@ -148,12 +153,15 @@ async function build(
 
   const consumers: LocalProcess[] = [];
   const producers: LocalProcess[] = [];
+  const crashes: { name: string; code: number }[] = [];
+  let closed = false;
   // Processes stop first (before their proxies and servers go away).
   cleanups.push(async () => {
+    closed = true;
     await Promise.all([...consumers, ...producers].map((p) => p.stop({ timeoutMs: 5000 })));
   });
 
-  return {
+  const stack: Stack = {
     sqs,
     queueUrl,
     dlqUrl,
@@ -164,6 +172,7 @@ async function build(
     sql,
     schema,
     consumers,
+    crashes,
     spawnConsumer(workerId, env = {}) {
       const p = spawnConsumer({
         name: workerId,
@@ -183,6 +192,12 @@ async function build(
         },
       });
       consumers.push(p);
+      // A crash (an exit nobody asked for) is recorded and the worker restarted, like ECS does.
+      void p.status.then((st) => {
+        if (p.signalled || closed) return;
+        crashes.push({ name: p.name, code: st.code });
+        stack.spawnConsumer(`${workerId}-r${crashes.length}`, env);
+      });
       return p;
     },
     spawnProducer(args, env = {}) {
@@ -210,4 +225,5 @@ async function build(
     },
     close: cleanup,
   };
+  return stack;
 }
