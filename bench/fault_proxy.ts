@@ -72,7 +72,9 @@ interface Link {
 export function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   const targetHost = options.targetHost ?? "127.0.0.1";
   if (!LOOPBACK.has(targetHost)) {
-    throw new Error(`The fault proxy forwards to loopback only, not "${targetHost}"`);
+    return Promise.reject(
+      new Error(`The fault proxy forwards to loopback only, not "${targetHost}"`),
+    );
   }
   let listener: Deno.TcpListener | null = Deno.listen({
     hostname: "127.0.0.1",
@@ -240,6 +242,7 @@ export function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy>
         listener?.close();
         listener = null;
         resetAll();
+        await sleep(50); // let the socket close: from now on, connecting is refused
       } else if (previous === "refuse") {
         await listenAgain();
       }
