@@ -10,7 +10,7 @@ const POISON: { body: string; gzip?: boolean }[] = [
   { body: "null" },
   { body: '{"eventId": }' },
   { body: "H4sIAAAA-this-is-not-base64-gzip!!", gzip: true },
-  { body: "\u00ff\u00fe garbage \u0001\u0002" },
+  { body: "\u00ff\u00fe garbage \ufffd\t" }, // SQS refuses most control characters
 ];
 
 export const poisonMessages: Scenario = {

@@ -1,17 +1,17 @@
 /**
- * SIGTERM during a slow flush: latency on the database link (500 ms per round trip) makes every
+ * SIGTERM during a slow flush: latency on the database link (250 ms per round trip) makes every
  * flush transaction take seconds; the consumer is signalled while one is open and must commit it,
  * delete what committed and exit 0 before its 25 s deadline. A fresh consumer takes over each time.
  *
  * Why not 2 s as in the latency scenario: a flush on a fresh connection is ~20 round trips
  * (postgres.js describes each new statement before executing it), so at 2 s per round trip a
- * single flush outlasts the 25 s deadline by design and the consumer exits 1 (leaving its
+ * single flush (with the analytics stages, more statements still) outlasts the 25 s deadline and the consumer exits 1 (leaving its
  * messages to come back), which is the deadline path, not the graceful one this scenario proves.
  */
 
-const LATENCY_MS = 500;
+const LATENCY_MS = 250;
 /** Bounded intake: what is in flight at the SIGTERM is about one flush. */
-const ENV = { CONSUMER_MAX_INFLIGHT_EVENTS: "4000", CONSUMER_FLUSH_MAX_EVENTS: "2000" };
+const ENV = { CONSUMER_MAX_INFLIGHT_EVENTS: "2000", CONSUMER_FLUSH_MAX_EVENTS: "1000" };
 import { CannotHold, runWithFaults, type Scenario, sleep, waitFor } from "./scenario.ts";
 
 export const sigtermSlowFlush: Scenario = {
