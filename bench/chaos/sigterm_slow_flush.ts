@@ -1,5 +1,5 @@
 /**
- * SIGTERM during a slow flush: latency on the database link (250 ms per round trip) makes every
+ * SIGTERM during a slow flush: latency on the database link (100 ms per round trip) makes every
  * flush transaction take seconds; the consumer is signalled while one is open and must commit it,
  * delete what committed and exit 0 before its 25 s deadline. A fresh consumer takes over each time.
  *
@@ -9,7 +9,7 @@
  * messages to come back), which is the deadline path, not the graceful one this scenario proves.
  */
 
-const LATENCY_MS = 250;
+const LATENCY_MS = 100;
 /** Bounded intake: what is in flight at the SIGTERM is about one flush. */
 const ENV = { CONSUMER_MAX_INFLIGHT_EVENTS: "2000", CONSUMER_FLUSH_MAX_EVENTS: "1000" };
 import { CannotHold, runWithFaults, type Scenario, sleep, waitFor } from "./scenario.ts";
