@@ -26,11 +26,16 @@ export const MAX_PRICE = 1_000_000;
 /** Largest quantity accepted on one event. */
 export const MAX_QUANTITY = 10_000;
 
-/** PostgreSQL text cannot hold NUL, so no string of an event may contain one. */
+/**
+ * Strings must be well-formed Unicode without NUL: PostgreSQL text cannot hold NUL, and its jsonb
+ * refuses both `\u0000` and unpaired surrogates, which would fail a whole flush instead of one event.
+ */
 const text = (min: number, max: number) =>
-  z.string().min(min).max(max).refine((s) => !s.includes("\u0000"), {
-    message: "Must not contain NUL characters",
+  z.string().min(min).max(max).refine((s) => !s.includes("\u0000") && s.isWellFormed(), {
+    message: "Must be well-formed Unicode without NUL characters",
   });
+/** In JSON text (as `JSON.stringify` writes it): an escaped NUL or an escaped lone surrogate. */
+const BAD_JSON_ESCAPE = /\\u0000|\\ud[89a-f][0-9a-f]{2}/i;
 const id = text(1, 128);
 const shortText = text(0, 2048);
 
@@ -79,8 +84,8 @@ const EventObject = z.object({
   rating: z.int().min(1).max(5).optional(),
   stock: z.int().min(0).max(1_000_000_000).optional(),
   properties: z.record(text(1, 64), z.json()).refine(
-    (p) => Object.keys(p).length <= 50 && !JSON.stringify(p).includes("\\u0000"),
-    { message: "Properties must have at most 50 keys and no NUL characters" },
+    (p) => Object.keys(p).length <= 50 && !BAD_JSON_ESCAPE.test(JSON.stringify(p)),
+    { message: "Properties must have at most 50 keys, no NUL characters and no lone surrogates" },
   ).optional(),
 });
 type EventInput = z.infer<typeof EventObject>;

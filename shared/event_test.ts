@@ -37,6 +37,8 @@ Deno.test("validateEvent() rejects wrong types, unknown event types and bad ids 
     [{ ...base, location: { country: "usa", region: "CA" } }, /location\.country/],
     [{ ...base, price: 1.005 }, /two decimals/],
     [{ ...base, userId: "a\u0000b" }, /NUL/],
+    [{ ...base, searchQuery: "half \ud83d" }, /well-formed Unicode/],
+    [{ ...base, properties: { note: "x\udc00" } }, /lone surrogates/],
     [null, /\(event\)/],
     ["string", /\(event\)/],
   ];
