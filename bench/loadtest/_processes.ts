@@ -36,6 +36,8 @@ export interface ProcessGroup {
   deno(name: string, script: string, args: string[], env: Record<string, string>, options?: {
     logFile?: string;
     captureStdout?: boolean;
+    /** Flags for `deno run` itself (e.g. `--inspect=127.0.0.1:9229`). */
+    denoFlags?: string[];
   }): Proc & { stdout?: Promise<string> };
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
   stop(p: Proc, graceMs?: number): Promise<Deno.CommandStatus>;
@@ -49,7 +51,7 @@ export function createProcessGroup(): ProcessGroup {
   const group: ProcessGroup = {
     deno(name, script, args, env, options = {}) {
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", script, ...args],
+        args: ["run", "-A", ...(options.denoFlags ?? []), script, ...args],
         env,
         stdin: "null",
         stdout: options.captureStdout ? "piped" : options.logFile ? "piped" : "null",

@@ -27,6 +27,8 @@ const HELP = `Usage: deno task loadtest [options]
   --read-endpoints LIST   default /v1/pipeline/totals,/v1/pipeline/status
   --sse-clients N         concurrent /v1/stream clients (default 1000; quick 100)
   --producer-flags "…"    extra flags for every producer process (e.g. "--duplicates 1%")
+  --cpu-profile RATE      CPU-profile the first consumer process during the step at RATE
+                          (V8 sampling profiler via --inspect; summary in the report)
   --label NAME            results directory suffix (default quick or ramp)
   --out DIR               results directory (default bench/results/<date>-<label>)
   --note TEXT             free text for the report's machine notes
@@ -121,6 +123,7 @@ async function main(args: string[]): Promise<number> {
         "sse-clients": { type: "string" },
         "producer-flags": { type: "string", default: "" },
         label: { type: "string" },
+        "cpu-profile": { type: "string" },
         out: { type: "string" },
         note: { type: "string" },
         help: { type: "boolean", default: false },
@@ -151,6 +154,12 @@ async function main(args: string[]): Promise<number> {
     readConnections: 10,
     sseClients,
   };
+  const profileAtRate = values["cpu-profile"] === undefined
+    ? undefined
+    : list("cpu-profile", values["cpu-profile"])[0];
+  if (profileAtRate !== undefined && values.workers) {
+    throw new UsageError("--cpu-profile needs separate consumer processes (not --workers)");
+  }
   const producerFlags = values["producer-flags"].split(/\s+/).filter(Boolean);
   const label = values.label ?? (quick ? "quick" : "ramp");
   if (!/^[\w.-]+$/.test(label)) {
@@ -211,6 +220,7 @@ async function main(args: string[]): Promise<number> {
           seedBase: 1000 * (i + 1),
           logDir,
           ...(http && i === consumerCounts.length - 1 ? { http } : {}),
+          ...(profileAtRate ? { profileAtRate } : {}),
           signal: abort.signal,
           log,
         }),
@@ -235,7 +245,15 @@ async function main(args: string[]): Promise<number> {
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     elapsedS: Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000),
-    options: { steps, stepDurationS, consumerCounts, workers: values.workers, http, producerFlags },
+    options: {
+      steps,
+      stepDurationS,
+      consumerCounts,
+      workers: values.workers,
+      http,
+      producerFlags,
+      profileAtRate,
+    },
     machine,
     runs,
     ok,

@@ -38,6 +38,7 @@ import {
   parseHistogram,
 } from "./prom_histogram.ts";
 import { judgeStep, knee, slope, type StepVerdict } from "./saturation.ts";
+import { profileProcess, type ProfileSummary, summarizeProfile } from "./cpu_profile.ts";
 import {
   ingestLoad,
   type IngestResult,
@@ -61,6 +62,8 @@ export interface RampOptions {
   seedBase: number;
   logDir: string;
   http?: HttpPhaseOptions;
+  /** CPU-profile the first consumer process during the step offering this rate. */
+  profileAtRate?: number;
   signal: AbortSignal;
   log: (line: string) => void;
 }
@@ -111,6 +114,8 @@ export interface StepResult {
   pgCpuUsPerEvent: number;
   errors: { dbErrors: number; producerFailed: number; producerRetried: number };
   verdict: StepVerdict;
+  /** CPU profile of the first consumer process during this step, when asked for. */
+  profile?: ProfileSummary & { file: string };
 }
 
 export interface DepthPoint {
@@ -210,6 +215,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
     // Consumers: N processes (or one supervisor of N), each serving /metrics on its health port.
     const healthPorts: number[] = [];
     const consumers: Proc[] = [];
+    let inspectPort: number | undefined;
     if (o.workersMode) {
       const base = freePort();
       for (let i = 0; i < o.consumers; i++) healthPorts.push(base + i);
@@ -226,11 +232,15 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
       for (let i = 0; i < o.consumers; i++) {
         const port = freePort();
         healthPorts.push(port);
+        if (i === 0 && o.profileAtRate !== undefined) inspectPort = freePort();
         consumers.push(group.deno(`consumer-${i + 1}`, repoPath("consumer/main.ts"), ["consume"], {
           ...common,
           WORKER_ID: `lt-${suffix}-${i + 1}`,
           CONSUMER_HEALTH_PORT: String(port),
-        }, { logFile: `${o.logDir}/consumer-${i + 1}.log` }));
+        }, {
+          logFile: `${o.logDir}/consumer-${i + 1}.log`,
+          ...(i === 0 && inspectPort ? { denoFlags: [`--inspect=127.0.0.1:${inspectPort}`] } : {}),
+        }));
       }
     }
     const apiPort = freePort();
@@ -364,6 +374,20 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
         o.log(`  producer at ${offered}/s overran its time; stopping it`);
         void group.stop(producer, 10_000);
       }, (o.stepDurationS + 60) * 1000);
+      let profiling: Promise<StepResult["profile"]> | undefined;
+      if (inspectPort && offered === o.profileAtRate) {
+        const file = `${o.logDir}/consumer-1-${o.consumers}c-${offered}.cpuprofile`;
+        const port = inspectPort;
+        profiling = (async () => {
+          await sleep(Math.min(5, o.stepDurationS / 4) * 1000);
+          const profile = await profileProcess(port, Math.max(1, o.stepDurationS / 2));
+          await Deno.writeTextFile(file, JSON.stringify(profile));
+          return { ...summarizeProfile(profile), file };
+        })().catch((err) => {
+          o.log(`  CPU profile failed: ${(err as Error).message}`);
+          return undefined;
+        });
+      }
       const onAbort = () => void group.stop(producer, 5_000);
       o.signal.addEventListener("abort", onAbort);
       const status = await producer.status;
@@ -392,6 +416,8 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
         to: last,
         window,
       });
+      const profile = await profiling;
+      if (profile) step.profile = profile;
       steps.push(step);
       o.log(
         `  step ${offered}/s: sent ${step.achieved}/s, stored ${step.consumerRate}/s, backlog ` +

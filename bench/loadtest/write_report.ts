@@ -38,6 +38,8 @@ const fmt = (n: number | null | undefined, digits = 0) =>
     ? "–"
     : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+
 export function chartsOf(report: LoadtestReport): Record<string, string> {
   const offered = [...new Set(report.runs.flatMap((r) => r.steps.map((s) => s.offered)))];
   const throughput: Series[] = report.runs.map((r, i) => ({
@@ -192,6 +194,22 @@ export function reportMarkdown(r: LoadtestReport): string {
         } | ${fmt(rss.consumer ?? rss.consumers)} / ${fmt(rss.producer)} / ${fmt(rss.fauxqs)} / ${
           fmt(rss.api)
         } | ${s.errors.dbErrors} / ${s.errors.producerFailed} / ${s.errors.producerRetried} |`,
+      );
+    }
+    for (const s of run.steps.filter((x) => x.profile)) {
+      const p = s.profile!;
+      out.push(
+        "",
+        `CPU profile of consumer-1 at ${fmt(s.offered)} events/s offered (${p.seconds} s, ` +
+          `${p.samples} samples at 1 ms; \`${p.file.split("/").pop()}\` in the run's logs, opens ` +
+          "in Chrome DevTools). Self time by area: " +
+          p.areas.filter((a) => a.share >= 0.01).map((a) => `${a.area} ${pct(a.share)}`).join(
+            ", ",
+          ) + ".",
+        "",
+        "| function (self time) | where (line of the transpiled JavaScript) | share |",
+        "| --- | --- | --: |",
+        ...p.top.map((t) => `| \`${t.fn}\` | ${t.where || "–"} | ${pct(t.share)} |`),
       );
     }
     out.push(
