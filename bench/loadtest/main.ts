@@ -79,6 +79,31 @@ function otherDenoProcesses(): number {
   return n;
 }
 
+/** The busiest processes over one second (not this one): what else was using the machine. */
+async function busiestProcesses(n = 5): Promise<string[]> {
+  const read = () => {
+    const m = new Map<string, { name: string; ticks: number }>();
+    for (const e of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+      const stat = readOr(`/proc/${e.name}/stat`);
+      if (!stat) continue;
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      m.set(e.name, { name, ticks: Number(f[11]) + Number(f[12]) });
+    }
+    return m;
+  };
+  const a = read();
+  await new Promise((r) => setTimeout(r, 1000));
+  const b = read();
+  const busy = new Map<string, number>();
+  for (const [pid, x] of b) {
+    const d = x.ticks - (a.get(pid)?.ticks ?? x.ticks);
+    if (d > 0) busy.set(x.name, (busy.get(x.name) ?? 0) + d);
+  }
+  return [...busy].sort((x, y) => y[1] - x[1]).slice(0, n).map(([name, t]) => `${name} ${t} %`);
+}
+
 async function machineNotes(databaseUrl: string, note?: string): Promise<MachineNotes> {
   const sql = createSql(databaseUrl, { max: 1 });
   let postgres = "PostgreSQL (version unknown)";
@@ -98,6 +123,7 @@ async function machineNotes(databaseUrl: string, note?: string): Promise<Machine
     deno: Deno.version.deno,
     postgres,
     otherDenoProcesses: otherDenoProcesses(),
+    busiestAtStart: await busiestProcesses(),
     ...(note ? { note } : {}),
   };
 }

@@ -17,6 +17,8 @@ export interface MachineNotes {
   deno: string;
   postgres: string;
   otherDenoProcesses: number;
+  /** Busiest processes over one second at start, as "name N %" of one CPU. */
+  busiestAtStart: string[];
   note?: string;
 }
 
@@ -123,6 +125,9 @@ export function reportMarkdown(r: LoadtestReport): string {
       m.loadAvgEnd ? `; at the end: ${m.loadAvgEnd}` : ""
     } (1, 5, 15 min)`,
     `- other Deno processes running at start (not started by this run): ${m.otherDenoProcesses}`,
+    `- busiest processes over one second at start (% of one CPU): ${
+      m.busiestAtStart.join(", ") || "none"
+    }`,
     `- Deno ${m.deno}; ${m.postgres}`,
     "- every process on this one machine, loopback only: fauxqs (own process), PostgreSQL " +
       "(shared server, fresh schema per run), consumers, producer, API, and this load generator",
