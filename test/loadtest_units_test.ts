@@ -46,26 +46,39 @@ Deno.test("a quantile in the +Inf bucket reports the largest finite bound", () =
   assert.equal(histogramQuantile(h, 0.99), 0.5);
 });
 
-Deno.test("a growing backlog saturates a step; the knee is the last sustained step before it", () => {
+const steady = {
+  offered: 10_000,
+  achieved: 10_000,
+  acked: 10_000,
+  stored: 10_000,
+  queueSlope: 0,
+  queueEnd: 0,
+  sendSlope: 0,
+  sendEnd: 0,
+};
+
+Deno.test("a growing backlog saturates a step where it grows; the knee is the step before", () => {
   assert.equal(slope([[0, 0], [1, 100], [2, 200]]), 100);
+  assert.equal(judgeStep(steady), "sustained");
   assert.equal(
-    judgeStep({ offered: 10_000, achieved: 10_000, backlogSlope: 3_000, backlogEnd: 60_000 }),
-    "backlog-growing",
+    judgeStep({ ...steady, stored: 7_000, queueSlope: 3_000, queueEnd: 60_000 }),
+    "consumers-behind",
   );
-  // Noise: a small positive slope with a backlog below a second of traffic is not saturation.
+  // Piling up in the producer, unacknowledged: the send path (SQS) is the limit, not consumers.
   assert.equal(
-    judgeStep({ offered: 10_000, achieved: 10_000, backlogSlope: 800, backlogEnd: 4_000 }),
-    "sustained",
+    judgeStep({ ...steady, acked: 7_000, stored: 7_000, sendSlope: 3_000, sendEnd: 60_000 }),
+    "send-path-behind",
   );
-  assert.equal(
-    judgeStep({ offered: 50_000, achieved: 30_000, backlogSlope: 0, backlogEnd: 0 }),
-    "producer-limited",
-  );
+  // Noise: a small positive slope with less than a second of traffic waiting is not saturation.
+  assert.equal(judgeStep({ ...steady, queueSlope: 800, queueEnd: 4_000 }), "sustained");
+  assert.equal(judgeStep({ ...steady, offered: 50_000, achieved: 30_000 }), "producer-limited");
+  // Stored far below offered with no visible growth still is not sustained.
+  assert.equal(judgeStep({ ...steady, stored: 6_000 }), "consumers-behind");
   assert.deepEqual(
     knee([
       { offered: 1000, verdict: "sustained" },
       { offered: 5000, verdict: "sustained" },
-      { offered: 20000, verdict: "backlog-growing" },
+      { offered: 20000, verdict: "consumers-behind" },
     ]),
     { knee: 5000, saturatedAt: 20000 },
   );

@@ -46,6 +46,21 @@ export interface ProcessGroup {
   list(): Proc[];
 }
 
+const everyProc: Proc[] = [];
+
+/** SIGKILLs every process any group started that is still running (the last resort). */
+export function killEverything(): number {
+  let n = 0;
+  for (const p of everyProc) {
+    if (p.exited()) continue;
+    try {
+      p.child.kill("SIGKILL");
+      n++;
+    } catch { /* exited meanwhile */ }
+  }
+  return n;
+}
+
 export function createProcessGroup(): ProcessGroup {
   const procs: Proc[] = [];
   const group: ProcessGroup = {
@@ -84,6 +99,7 @@ export function createProcessGroup(): ProcessGroup {
       }
       const proc = { name, pid: child.pid, child, status, exited: () => done, stdout };
       procs.push(proc);
+      everyProc.push(proc);
       return proc;
     },
     async stop(p, graceMs = 30_000) {

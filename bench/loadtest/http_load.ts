@@ -170,12 +170,14 @@ export async function sseLoad(o: {
   durationS: number;
   lateGapMs?: number;
   apiKey?: string;
+  signal?: AbortSignal;
 }): Promise<SseResult> {
   const lateGapMs = o.lateGapMs ?? 2500;
   const abort = new AbortController();
   const started = performance.now();
   const stopAt = started + o.durationS * 1000;
   const results: { ok: boolean; frames: number; maxGap: number }[] = [];
+  const readers = new Set<ReadableStreamDefaultReader<Uint8Array>>();
   async function client(): Promise<void> {
     const rec = { ok: false, frames: 0, maxGap: 0 };
     results.push(rec);
@@ -189,11 +191,17 @@ export async function sseLoad(o: {
         return;
       }
       rec.ok = true;
+      // Aborting the request does not end a body already streaming: cancel the reader at the end.
+      const reader = res.body.getReader();
+      readers.add(reader);
+      if (abort.signal.aborted) await reader.cancel();
       const decoder = new TextDecoder();
       let tail = "";
       let last = 0;
-      for await (const chunk of res.body) {
-        const text = tail + decoder.decode(chunk, { stream: true });
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const text = tail + decoder.decode(value, { stream: true });
         const n = text.split("event: metrics").length - 1;
         tail = text.slice(-16);
         if (n > 0) {
@@ -204,17 +212,25 @@ export async function sseLoad(o: {
         }
       }
     } catch {
-      // aborted at the end of the test, or the connection failed (ok stays as it was)
+      // cancelled at the end of the test, or the connection failed (ok stays as it was)
     }
   }
   const running: Promise<void>[] = [];
-  for (let i = 0; i < o.clients; i += 100) {
+  for (let i = 0; i < o.clients && !o.signal?.aborted; i += 100) {
     for (let j = i; j < Math.min(o.clients, i + 100); j++) running.push(client());
     await new Promise((r) => setTimeout(r, 50));
   }
-  await new Promise((r) => setTimeout(r, Math.max(0, stopAt - performance.now())));
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, Math.max(0, stopAt - performance.now()));
+    o.signal?.addEventListener("abort", () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
   abort.abort();
-  await Promise.all(running);
+  await Promise.all([...readers].map((r) => r.cancel().catch(() => {})));
+  // A client still waiting for its response headers ends with the abort above.
+  await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, 10_000))]);
   const ok = results.filter((r) => r.ok);
   const frames = ok.map((r) => r.frames);
   const gaps = ok.map((r) => r.maxGap);

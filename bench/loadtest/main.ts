@@ -8,7 +8,8 @@
 import { parseArgs } from "node:util";
 import { createSql } from "../../shared/mod.ts";
 import { parseDuration } from "../../producer/mod.ts";
-import { type HttpPhaseOptions, type RampResult, runRamp } from "./run_ramp.ts";
+import { dropOpenSchemas, type HttpPhaseOptions, type RampResult, runRamp } from "./run_ramp.ts";
+import { killEverything } from "./_processes.ts";
 import { type LoadtestReport, type MachineNotes, writeReport } from "./write_report.ts";
 
 const HELP = `Usage: deno task loadtest [options]
@@ -206,13 +207,22 @@ async function main(args: string[]): Promise<number> {
     (http ? http.ingestDurationS + http.readEndpoints.length * http.readDurationS + 30 : 0);
   const budgetS = Math.ceil(consumerCounts.length * perRunS + 60);
   const abort = new AbortController();
+  // Last resort when stopping in order did not finish: kill every child, drop the schemas, exit.
+  const killAndExit = async (code: number) => {
+    const n = killEverything();
+    console.error(`loadtest: killed ${n} process(es) it had started`);
+    await dropOpenSchemas();
+    Deno.exit(code);
+  };
+  let lastResort: ReturnType<typeof setTimeout> | undefined;
   const hardStop = setTimeout(() => {
     console.error(`loadtest: time budget of ${budgetS} s exceeded; stopping`);
     abort.abort();
+    lastResort = setTimeout(() => void killAndExit(1), 60_000);
   }, budgetS * 1000);
   const onSignal = () => {
-    if (abort.signal.aborted) Deno.exit(130);
-    console.error("loadtest: interrupted; stopping every process it started");
+    if (abort.signal.aborted) return void killAndExit(130);
+    console.error("loadtest: interrupted; stopping every process it started (again: kill them)");
     abort.abort();
   };
   Deno.addSignalListener("SIGINT", onSignal);
@@ -257,6 +267,7 @@ async function main(args: string[]): Promise<number> {
     log(`loadtest failed: ${failure}`);
   } finally {
     clearTimeout(hardStop);
+    clearTimeout(lastResort);
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }

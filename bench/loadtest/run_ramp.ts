@@ -96,9 +96,14 @@ export interface StepResult {
   eventsPerMessage: number;
   /** Events stored per second over the measurement window. */
   consumerRate: number;
-  /** Backlog (visible + in flight) growth, events/s, and at the window's end, events. */
+  /** Events/s SQS acknowledged to the producer over the window (its metrics). */
+  acked: number;
+  /** Queue backlog (visible + in flight × events per message): growth, events/s; at the end, events. */
   backlogSlope: number;
   backlogEnd: number;
+  /** Events the producer generated that SQS had not acknowledged yet: growth and at the end. */
+  sendBacklogSlope: number;
+  sendBacklogEnd: number;
   /** Event timestamp → commit, ms (consumers' histogram, interpolated in buckets). */
   e2eMs: Percentiles;
   /** One flush transaction, ms. */
@@ -143,6 +148,8 @@ export interface RampResult {
   drain: { seconds: number; events: number; eventsPerS: number; complete: boolean };
   http?: { ingest: IngestResult; reads: ReadResult[]; sse: SseResult };
   reconciliation: Reconciliation;
+  /** Table + index bytes per raw event row, and of the per-minute aggregates, at the end. */
+  storage: { events: number; eventsBytes: number; bytesPerEvent: number; aggMinuteBytes: number };
   processes: { name: string; cpuS: number; peakRssMb: number; exitCode: number | null }[];
 }
 
@@ -157,6 +164,8 @@ interface Sample {
   dbErrors: number;
   proc: Map<string, ProcSample>;
   pgCpuS: number;
+  /** The running producer's counters (from its /metrics), with the port they came from. */
+  producer?: { port: number; sent: number; acked: number };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -165,9 +174,23 @@ function kindOf(name: string): string {
   return name.replace(/-\d+$/, "");
 }
 
+/** Schemas of runs in progress, for an emergency cleanup (`dropOpenSchemas`). */
+const openSchemas = new Map<string, string>();
+
+/** Drops the schemas of runs that did not get to clean up (the run was cut short). */
+export async function dropOpenSchemas(): Promise<void> {
+  for (const [schema, url] of openSchemas) {
+    const admin = createSql(url, { max: 1 });
+    await admin.unsafe(`drop schema if exists ${schema} cascade`).catch(() => {});
+    await admin.end({ timeout: 2 }).catch(() => {});
+    openSchemas.delete(schema);
+  }
+}
+
 export async function runRamp(o: RampOptions): Promise<RampResult> {
   const group = createProcessGroup();
   const schema = `lt_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  openSchemas.set(schema, o.databaseUrl);
   const suffix = crypto.randomUUID().slice(0, 8);
   const admin = createSql(o.databaseUrl, { max: 1, applicationName: "scalestream-loadtest" });
   let sql: Sql | undefined;
@@ -270,6 +293,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
       () => group.list().filter((p) => !p.exited() && p.name !== "fauxqs").map((p) => p.pid),
     );
     const lastMetrics = new Map<number, string>();
+    let producerPort: number | undefined;
     const takeSample = async (): Promise<Sample> => {
       const [attrs, storedRows, scrapes, pgCpuS] = await Promise.all([
         sqs!.send(
@@ -294,6 +318,18 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
         })),
         pgCpu.sample(),
       ]);
+      let producer: Sample["producer"];
+      const pPort = producerPort;
+      if (pPort !== undefined) {
+        try {
+          const text = await (await fetch(`http://127.0.0.1:${pPort}/metrics`)).text();
+          producer = {
+            port: pPort,
+            sent: parseCounter(text, "scalestream_producer_events_total"),
+            acked: parseCounter(text, "scalestream_producer_events_acked_total"),
+          };
+        } catch { /* not listening yet, or gone */ }
+      }
       let e2e = emptyHistogram(), flush = emptyHistogram(), flushSize = emptyHistogram();
       let dbErrors = 0;
       for (const text of scrapes) {
@@ -324,6 +360,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
         dbErrors,
         proc,
         pgCpuS,
+        ...(producer ? { producer } : {}),
       };
     };
     samples.push(await takeSample());
@@ -367,7 +404,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
           ledgerFile,
           ...o.producerFlags,
         ],
-        common,
+        { ...common, PRODUCER_METRICS_PORT: String(producerPort = freePort()) },
         { logFile: `${o.logDir}/producer-${o.consumers}c-${offered}.log`, captureStdout: true },
       );
       const killer = setTimeout(() => {
@@ -420,8 +457,12 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
       if (profile) step.profile = profile;
       steps.push(step);
       o.log(
-        `  step ${offered}/s: sent ${step.achieved}/s, stored ${step.consumerRate}/s, backlog ` +
-          `${step.backlogSlope >= 0 ? "+" : ""}${step.backlogSlope}/s (end ${step.backlogEnd}), ` +
+        `  step ${offered}/s: sent ${step.achieved}/s, acked ${step.acked}/s, stored ` +
+          `${step.consumerRate}/s, queue ${
+            step.backlogSlope >= 0 ? "+" : ""
+          }${step.backlogSlope}/s ` +
+          `(end ${step.backlogEnd}), unacked ${step.sendBacklogSlope >= 0 ? "+" : ""}` +
+          `${step.sendBacklogSlope}/s (end ${step.sendBacklogEnd}), ` +
           `e2e p50/p95/p99 ${step.e2eMs.p50}/${step.e2eMs.p95}/${step.e2eMs.p99} ms → ${step.verdict}`,
       );
       if (o.stopAtSaturation && step.verdict !== "sustained") {
@@ -436,7 +477,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
 
     let http: RampResult["http"];
     if (o.http) {
-      http = await httpPhase(apiBase, o.http, o.seedBase + 900, o.log);
+      http = await httpPhase(apiBase, o.http, o.seedBase + 900, o.log, o.signal);
       ledgers.push(http.ingest.ledger);
       const again = await drainQueue(samples, sampleAfter, o.drainTimeoutS, o.signal);
       drain.complete &&= again.complete;
@@ -449,6 +490,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
         : `  RECONCILIATION FAILED: ${reconciliation.mismatches.join("; ")}`,
     );
 
+    const storage = await storageOf(sql);
     const { knee: k, saturatedAt } = knee(steps);
     stopSampler = true;
     await samplerDone;
@@ -474,6 +516,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
       drain,
       ...(http ? { http } : {}),
       reconciliation,
+      storage,
       processes,
     };
   } finally {
@@ -482,8 +525,9 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
     await group.stopAll(10_000);
     sqs?.destroy();
     await sql?.end({ timeout: 2 }).catch(() => {});
-    await admin.unsafe(`drop schema if exists ${schema} cascade`).catch((err) =>
-      o.log(`  could not drop schema ${schema}: ${(err as Error).message}`)
+    await admin.unsafe(`drop schema if exists ${schema} cascade`).then(
+      () => openSchemas.delete(schema),
+      (err) => o.log(`  could not drop schema ${schema}: ${(err as Error).message}`),
     );
     await admin.end({ timeout: 2 }).catch(() => {});
   }
@@ -520,6 +564,15 @@ function measureStep(o: {
   const eventsPerMessage = messages > 0 ? (summary.acked ?? 0) / messages : 1;
   const backlog = (s: Sample) => (s.visible + s.inflight) * eventsPerMessage;
   const stored = to.stored - from.stored;
+  // The producer's counters, from the samples of this step's producer only.
+  const port = to.producer?.port;
+  const pw = o.window.filter((s) => s.producer && s.producer.port === port);
+  const p0 = pw[0]?.producer, p1 = pw.at(-1)?.producer;
+  const pdt = pw.length > 1 ? pw.at(-1)!.t - pw[0]!.t : 0;
+  const acked = p0 && p1 && pdt > 0 ? (p1.acked - p0.acked) / pdt : NaN;
+  const sendBacklog = pw.map((s) =>
+    [s.t, s.producer!.sent - s.producer!.acked] as [number, number]
+  );
   const cpuCores: Record<string, number> = {};
   const peakRssMb: Record<string, number> = {};
   let consumerCpuS = 0;
@@ -551,8 +604,11 @@ function measureStep(o: {
     producerMaxLagMs: summary.maxLagMs ?? 0,
     eventsPerMessage: round(eventsPerMessage, 1),
     consumerRate: round(stored / dt),
+    acked: round(acked),
     backlogSlope: round(slope(o.window.map((s) => [s.t, backlog(s)]))),
     backlogEnd: round(backlog(to)),
+    sendBacklogSlope: round(slope(sendBacklog)),
+    sendBacklogEnd: round(sendBacklog.at(-1)?.[1] ?? NaN),
     e2eMs: percentilesMs(diffHistograms(to.e2e, from.e2e)),
     flushMs: percentilesMs(diffHistograms(to.flush, from.flush)),
     meanFlushEvents: flushSize.count > 0 ? round(flushSize.sum / flushSize.count) : 0,
@@ -571,8 +627,12 @@ function measureStep(o: {
     verdict: judgeStep({
       offered: step.offered,
       achieved: step.achieved,
-      backlogSlope: step.backlogSlope,
-      backlogEnd: step.backlogEnd,
+      acked: Number.isFinite(step.acked) ? step.acked : step.achieved,
+      stored: step.consumerRate,
+      queueSlope: step.backlogSlope,
+      queueEnd: step.backlogEnd,
+      sendSlope: Number.isFinite(step.sendBacklogSlope) ? step.sendBacklogSlope : 0,
+      sendEnd: Number.isFinite(step.sendBacklogEnd) ? step.sendBacklogEnd : 0,
     }),
   };
 }
@@ -609,6 +669,7 @@ async function httpPhase(
   o: HttpPhaseOptions,
   seed: number,
   log: (line: string) => void,
+  signal: AbortSignal,
 ) {
   const sseDurationS = o.ingestDurationS + o.readEndpoints.length * o.readDurationS + 2;
   log(
@@ -619,6 +680,7 @@ async function httpPhase(
     url: `${apiBase}/v1/stream`,
     clients: o.sseClients,
     durationS: sseDurationS,
+    signal,
   });
   await sleep(1000);
   const ingest = await ingestLoad({
@@ -771,6 +833,21 @@ function pgCpuTracker(sql: Sql, pids: () => number[]) {
       }
       return total;
     },
+  };
+}
+
+async function storageOf(sql: Sql): Promise<RampResult["storage"]> {
+  const [row] = await sql<{ n: number; events_bytes: number; agg_bytes: number }[]>`
+    select (select count(*) from events)::bigint as n,
+           pg_total_relation_size('events')::bigint as events_bytes,
+           pg_total_relation_size('agg_minute')::bigint as agg_bytes`;
+  const n = Number(row?.n ?? 0);
+  const eventsBytes = Number(row?.events_bytes ?? 0);
+  return {
+    events: n,
+    eventsBytes,
+    bytesPerEvent: n > 0 ? Math.round(eventsBytes / n) : 0,
+    aggMinuteBytes: Number(row?.agg_bytes ?? 0),
   };
 }
 

@@ -1,7 +1,9 @@
 /**
- * Saturation: a step is sustained when the producer reached its target and the backlog did not
- * grow over the step's measurement window. The knee is the highest sustained step below the first
- * one that was not.
+ * Saturation. Over a step's measurement window, events can pile up in two places: in the queue
+ * (the consumers are behind) or in the producer's sender, waiting for SQS to acknowledge them (the
+ * send path — SQS, here fauxqs on the same cores — is behind). A step is sustained when neither
+ * grows, the producer generated its target, and what was stored kept up with what was offered.
+ * The knee is the highest sustained step before the first one that was not.
  */
 
 /** Least-squares slope of y over x (units of y per unit of x); 0 with fewer than two points. */
@@ -19,34 +21,51 @@ export function slope(points: readonly (readonly [number, number])[]): number {
   return d === 0 ? 0 : (n * sxy - sx * sy) / d;
 }
 
-export type StepVerdict = "sustained" | "backlog-growing" | "producer-limited";
+export type StepVerdict =
+  | "sustained"
+  | "consumers-behind"
+  | "send-path-behind"
+  | "producer-limited";
 
 export interface StepEvidence {
   /** Target events/s. */
   offered: number;
-  /** Events/s the producer actually sent. */
+  /** Events/s the producer generated and handed to its sender. */
   achieved: number;
-  /** Backlog growth over the window, events/s (queue messages × events per message). */
-  backlogSlope: number;
-  /** Backlog at the end of the window, events. */
-  backlogEnd: number;
+  /** Events/s SQS acknowledged. */
+  acked: number;
+  /** Events/s stored. */
+  stored: number;
+  /** Queue backlog growth (events/s) and size at the window's end (events). */
+  queueSlope: number;
+  queueEnd: number;
+  /** Events handed to the sender and not yet acknowledged: growth (events/s) and size at the end. */
+  sendSlope: number;
+  sendEnd: number;
 }
 
-/** Thresholds of the verdict; defaults documented in docs/performance.md. */
+/** Thresholds of the verdict; documented in docs/performance.md. */
 export const SATURATION_RULE = {
-  /** The producer must send at least this share of the target. */
+  /** The producer must generate at least this share of the target. */
   minAccuracy: 0.95,
-  /** Backlog growth above this share of the achieved rate counts as unbounded growth … */
+  /** Growth above this share of the offered rate counts as unbounded … */
   maxSlopeShare: 0.05,
-  /** … when the backlog at the end also exceeds this many seconds of traffic. */
+  /** … when, at the end, more than this many seconds of traffic wait. */
   minBacklogS: 1,
+  /** Stored below this share of the offered rate is falling behind, wherever the backlog is. */
+  minStoredShare: 0.9,
 } as const;
 
 export function judgeStep(e: StepEvidence, rule = SATURATION_RULE): StepVerdict {
-  const growing = e.backlogSlope > rule.maxSlopeShare * Math.max(e.achieved, 1) &&
-    e.backlogEnd > rule.minBacklogS * Math.max(e.achieved, 1);
-  if (growing) return "backlog-growing";
+  const rate = Math.max(e.offered, 1);
+  const grows = (slopePerS: number, end: number) =>
+    slopePerS > rule.maxSlopeShare * rate && end > rule.minBacklogS * rate;
+  if (grows(e.queueSlope, e.queueEnd)) return "consumers-behind";
+  if (grows(e.sendSlope, e.sendEnd)) return "send-path-behind";
   if (e.achieved < rule.minAccuracy * e.offered) return "producer-limited";
+  if (e.stored < rule.minStoredShare * e.offered) {
+    return e.acked < rule.minStoredShare * e.offered ? "send-path-behind" : "consumers-behind";
+  }
   return "sustained";
 }
 

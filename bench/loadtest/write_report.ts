@@ -166,18 +166,18 @@ export function reportMarkdown(r: LoadtestReport): string {
     out.push(
       `## ${run.consumers} consumer${run.consumers > 1 ? "s" : ""}`,
       "",
-      "| offered/s | sent/s | stored/s | backlog Δ/s | backlog end | e2e p50 / p95 / p99 ms | flush p50 / p95 / p99 ms | events/flush | verdict |",
-      "| --: | --: | --: | --: | --: | --: | --: | --: | --- |",
+      "| offered/s | sent/s | acked/s | stored/s | queue Δ/s | queue end | unacked Δ/s | unacked end | e2e p50 / p95 / p99 ms | flush p50 / p95 / p99 ms | events/flush | verdict |",
+      "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |",
     );
     for (const s of run.steps) {
       out.push(
-        `| ${fmt(s.offered)} | ${fmt(s.achieved)} | ${fmt(s.consumerRate)} | ${
+        `| ${fmt(s.offered)} | ${fmt(s.achieved)} | ${fmt(s.acked)} | ${fmt(s.consumerRate)} | ${
           fmt(s.backlogSlope)
-        } | ${fmt(s.backlogEnd)} | ${fmt(s.e2eMs.p50)} / ${fmt(s.e2eMs.p95)} / ${
-          fmt(s.e2eMs.p99)
-        } | ${fmt(s.flushMs.p50)} / ${fmt(s.flushMs.p95)} / ${fmt(s.flushMs.p99)} | ${
-          fmt(s.meanFlushEvents)
-        } | ${s.verdict} |`,
+        } | ${fmt(s.backlogEnd)} | ${fmt(s.sendBacklogSlope)} | ${fmt(s.sendBacklogEnd)} | ${
+          fmt(s.e2eMs.p50)
+        } / ${fmt(s.e2eMs.p95)} / ${fmt(s.e2eMs.p99)} | ${fmt(s.flushMs.p50)} / ${
+          fmt(s.flushMs.p95)
+        } / ${fmt(s.flushMs.p99)} | ${fmt(s.meanFlushEvents)} | ${s.verdict} |`,
       );
     }
     out.push(
@@ -229,6 +229,15 @@ export function reportMarkdown(r: LoadtestReport): string {
         }.`,
       "",
     );
+    if (run.storage) {
+      out.push(
+        `Storage at the end: ${fmt(run.storage.events)} raw events in ` +
+          `${fmt(run.storage.eventsBytes / 1048576, 1)} MiB (table + indexes, ` +
+          `**${fmt(run.storage.bytesPerEvent)} bytes per event**); \`agg_minute\` ` +
+          `${fmt(run.storage.aggMinuteBytes / 1048576, 1)} MiB.`,
+        "",
+      );
+    }
     if (run.http) {
       const { ingest, reads, sse } = run.http;
       out.push(
@@ -279,7 +288,10 @@ export function reportMarkdown(r: LoadtestReport): string {
       "open loop, so a step it cannot keep up with shows as `producer-limited`.",
     "- **stored/s**: growth of `sum(agg_minute.events)` (what `GET /v1/pipeline/totals` counts) over " +
       "the step's window: the step minus a warm-up of min(5 s, ¼ step), sampled every second.",
-    "- **backlog**: `ApproximateNumberOfMessages + ApproximateNumberOfMessagesNotVisible` " +
+    "- **acked/s** and **unacked**: the producer's own counters (`/metrics` on " +
+      "`PRODUCER_METRICS_PORT`): events SQS acknowledged, and events generated but not yet " +
+      "acknowledged (waiting in the sender for a free request slot or for SQS's answer).",
+    "- **queue**: `ApproximateNumberOfMessages + ApproximateNumberOfMessagesNotVisible` " +
       "(GetQueueAttributes every second) × events per message of that step; Δ/s is the " +
       "least-squares slope over the window.",
     "- **e2e latency**: the consumers' `scalestream_e2e_latency_seconds` histogram (event " +
@@ -292,10 +304,13 @@ export function reportMarkdown(r: LoadtestReport): string {
       "backends are found by matching the children's TCP client ports (`/proc/<pid>/net/tcp`) " +
       "with `pg_stat_activity.client_port`, so other users of the shared server are not counted. " +
       "**RSS**: `VmRSS` sampled every second (peak per step), `VmHWM` for the whole run.",
-    "- **verdict**: `backlog-growing` when the backlog grows faster than 5 % of the sent rate and " +
-      "holds more than 1 s of traffic at the end; `producer-limited` when the producer sent < 95 % " +
-      "of the target; else `sustained`. The knee is the highest sustained step before the first " +
-      "unsustained one.",
+    "- **verdict**: `consumers-behind` when the queue grows faster than 5 % of the offered rate " +
+      "and holds more than 1 s of traffic at the end; `send-path-behind` when the unacknowledged " +
+      "events in the producer do (SQS — here fauxqs on the same cores — is the limit); " +
+      "`producer-limited` when the generator made < 95 % of the target; also not sustained when " +
+      "stored/s < 90 % of offered (attributed to the send path if acked/s is below that too). " +
+      "The knee is the highest sustained step before the first unsustained one; the ramp stops " +
+      "there unless `--no-stop`.",
     "- **reconciliation**: after draining, the sum of the producers' ledgers (and of the HTTP " +
       "ingestion's) is compared with `GET /v1/pipeline/totals` by the rule of README, section " +
       "Producer; a mismatch fails the run.",
