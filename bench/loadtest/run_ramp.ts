@@ -430,6 +430,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
       const status = await producer.status;
       clearTimeout(killer);
       o.signal.removeEventListener("abort", onAbort);
+      if (o.signal.aborted) throw new Error("Aborted");
       const tEnd = (performance.now() - t0) / 1000;
       const out = (await producer.stdout!).trim().split("\n").at(-1) ?? "{}";
       const summary = JSON.parse(out || "{}") as Record<string, number>;
