@@ -164,6 +164,23 @@ export interface ProcSample {
   rssKb: number;
   /** Peak RSS over the process's life (VmHWM). */
   hwmKb: number;
+  /** Time its threads were runnable but waiting for a CPU (schedstat run delay), seconds. */
+  waitS: number;
+}
+
+/** Sum of the run-queue delay of all threads of `pid`, seconds (0 when unavailable). */
+function runDelayS(pid: number): number {
+  let ns = 0;
+  try {
+    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[1]);
+      } catch { /* thread ended */ }
+    }
+  } catch {
+    return 0;
+  }
+  return ns / 1e9;
 }
 
 /** CPU seconds and memory of a live process, or null once it is gone. */
@@ -175,7 +192,7 @@ export function readProc(pid: number): ProcSample | null {
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
     const kb = (key: string) =>
       Number(status.match(new RegExp(`^${key}:\\s+(\\d+)`, "m"))?.[1] ?? 0);
-    return { cpuS, rssKb: kb("VmRSS"), hwmKb: kb("VmHWM") };
+    return { cpuS, rssKb: kb("VmRSS"), hwmKb: kb("VmHWM"), waitS: runDelayS(pid) };
   } catch {
     return null;
   }

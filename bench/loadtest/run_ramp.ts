@@ -111,6 +111,11 @@ export interface StepResult {
   meanFlushEvents: number;
   /** CPU cores used (CPU seconds per second) by kind of process over the window. */
   cpuCores: Record<string, number>;
+  /**
+   * Threads runnable but waiting for a CPU, by kind of process (schedstat run delay per second):
+   * above 0 when the machine's cores are oversubscribed, by this run or by other work.
+   */
+  cpuWaitCores: Record<string, number>;
   /** Highest RSS sampled during the step, MiB, by kind of process (largest single process). */
   peakRssMb: Record<string, number>;
   /** Consumer CPU per stored event, µs (all consumer processes). */
@@ -164,6 +169,7 @@ interface Sample {
   dbErrors: number;
   proc: Map<string, ProcSample>;
   pgCpuS: number;
+  pgWaitS: number;
   /** The running producer's counters (from its /metrics), with the port they came from. */
   producer?: { port: number; sent: number; acked: number };
 }
@@ -295,7 +301,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
     const lastMetrics = new Map<number, string>();
     let producerPort: number | undefined;
     const takeSample = async (): Promise<Sample> => {
-      const [attrs, storedRows, scrapes, pgCpuS] = await Promise.all([
+      const [attrs, storedRows, scrapes, pg] = await Promise.all([
         sqs!.send(
           new GetQueueAttributesCommand({
             QueueUrl: queueUrl,
@@ -359,7 +365,8 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
         flushSize,
         dbErrors,
         proc,
-        pgCpuS,
+        pgCpuS: pg.cpuS,
+        pgWaitS: pg.waitS,
         ...(producer ? { producer } : {}),
       };
     };
@@ -566,7 +573,7 @@ function measureStep(o: {
   const backlog = (s: Sample) => (s.visible + s.inflight) * eventsPerMessage;
   const stored = to.stored - from.stored;
   // The producer's counters, from the samples of this step's producer only.
-  const port = to.producer?.port;
+  const port = o.window.findLast((s) => s.producer)?.producer?.port;
   const pw = o.window.filter((s) => s.producer && s.producer.port === port);
   const p0 = pw[0]?.producer, p1 = pw.at(-1)?.producer;
   const pdt = pw.length > 1 ? pw.at(-1)!.t - pw[0]!.t : 0;
@@ -575,6 +582,7 @@ function measureStep(o: {
     [s.t, s.producer!.sent - s.producer!.acked] as [number, number]
   );
   const cpuCores: Record<string, number> = {};
+  const cpuWaitCores: Record<string, number> = {};
   const peakRssMb: Record<string, number> = {};
   let consumerCpuS = 0;
   for (const [name, s] of to.proc) {
@@ -583,6 +591,7 @@ function measureStep(o: {
     const cpu = s.cpuS - (before?.cpuS ?? s.cpuS);
     if (k === "producer" && !before) continue;
     cpuCores[k] = (cpuCores[k] ?? 0) + cpu / dt;
+    cpuWaitCores[k] = (cpuWaitCores[k] ?? 0) + (s.waitS - (before?.waitS ?? s.waitS)) / dt;
     if (k === "consumer" || k === "consumers") consumerCpuS += cpu;
   }
   for (const s of o.window) {
@@ -593,7 +602,9 @@ function measureStep(o: {
   }
   const pgCpuS = to.pgCpuS - from.pgCpuS;
   cpuCores["postgres"] = pgCpuS / dt;
+  cpuWaitCores["postgres"] = (to.pgWaitS - from.pgWaitS) / dt;
   for (const k of Object.keys(cpuCores)) cpuCores[k] = round(cpuCores[k]!, 2);
+  for (const k of Object.keys(cpuWaitCores)) cpuWaitCores[k] = round(cpuWaitCores[k]!, 2);
   for (const k of Object.keys(peakRssMb)) peakRssMb[k] = round(peakRssMb[k]!);
   const flushSize = diffHistograms(to.flushSize, from.flushSize);
   const step: Omit<StepResult, "verdict"> = {
@@ -614,6 +625,7 @@ function measureStep(o: {
     flushMs: percentilesMs(diffHistograms(to.flush, from.flush)),
     meanFlushEvents: flushSize.count > 0 ? round(flushSize.sum / flushSize.count) : 0,
     cpuCores,
+    cpuWaitCores,
     peakRssMb,
     consumerCpuUsPerEvent: stored > 0 ? round(consumerCpuS * 1e6 / stored, 1) : NaN,
     pgCpuUsPerEvent: stored > 0 ? round(pgCpuS * 1e6 / stored, 1) : NaN,
@@ -812,16 +824,16 @@ async function reconcile(apiBase: string, ledgers: LedgerTotals[]): Promise<Reco
 /**
  * CPU of the PostgreSQL backends serving the given processes: their TCP client ports (from /proc)
  * matched with `pg_stat_activity.client_port`. Backends are read from /proc too, so the shared
- * server's other clients are not counted. The result is cumulative CPU seconds.
+ * server's other clients are not counted. Cumulative CPU seconds and run-queue wait seconds.
  */
 function pgCpuTracker(sql: Sql, pids: () => number[]) {
-  const lastCpu = new Map<number, number>();
-  let total = 0;
+  const lastCpu = new Map<number, { cpuS: number; waitS: number }>();
+  const total = { cpuS: 0, waitS: 0 };
   return {
-    async sample(): Promise<number> {
+    async sample(): Promise<{ cpuS: number; waitS: number }> {
       const ports = new Set<number>();
       for (const pid of pids()) for (const p of localPortsOf(pid)) ports.add(p);
-      if (!ports.size) return total;
+      if (!ports.size) return { ...total };
       const rows = await sql<{ pid: number }[]>`
         select pid from pg_stat_activity where client_port = any(${[...ports]}::int[])`;
       for (const { pid } of rows) {
@@ -829,10 +841,13 @@ function pgCpuTracker(sql: Sql, pids: () => number[]) {
         if (!s) continue;
         const before = lastCpu.get(pid);
         // A backend first seen now: count from here (its earlier CPU was start-up and migration).
-        if (before !== undefined) total += Math.max(0, s.cpuS - before);
-        lastCpu.set(pid, s.cpuS);
+        if (before !== undefined) {
+          total.cpuS += Math.max(0, s.cpuS - before.cpuS);
+          total.waitS += Math.max(0, s.waitS - before.waitS);
+        }
+        lastCpu.set(pid, { cpuS: s.cpuS, waitS: s.waitS });
       }
-      return total;
+      return { ...total };
     },
   };
 }

@@ -40,6 +40,13 @@ const fmt = (n: number | null | undefined, digits = 0) =>
     ? "–"
     : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+const waits = (w: Record<string, number> | undefined) =>
+  w
+    ? [(w.consumer ?? 0) + (w.consumers ?? 0), w.postgres, w.producer, w.fauxqs].map((x) =>
+      fmt(x, 2)
+    ).join(" / ")
+    : "–";
+
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 
 export function chartsOf(report: LoadtestReport): Record<string, string> {
@@ -184,8 +191,8 @@ export function reportMarkdown(r: LoadtestReport): string {
       "",
       "CPU (cores busy = CPU seconds per second over the step's window) and peak RSS per kind of process:",
       "",
-      "| offered/s | consumers cores | postgres backends cores | producer cores | fauxqs cores | api cores | consumer µs/event | postgres µs/event | peak RSS MiB (consumer / producer / fauxqs / api) | errors (db / send failed / retried) |",
-      "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+      "| offered/s | consumers cores | postgres backends cores | producer cores | fauxqs cores | api cores | waiting for a CPU, cores (consumers / postgres / producer / fauxqs) | consumer µs/event | postgres µs/event | peak RSS MiB (consumer / producer / fauxqs / api) | errors (db / send failed / retried) |",
+      "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
     );
     for (const s of run.steps) {
       const c = s.cpuCores;
@@ -194,9 +201,11 @@ export function reportMarkdown(r: LoadtestReport): string {
       out.push(
         `| ${fmt(s.offered)} | ${fmt(consumerCores, 2)} | ${fmt(c.postgres, 2)} | ${
           fmt(c.producer, 2)
-        } | ${fmt(c.fauxqs, 2)} | ${fmt(c.api, 2)} | ${fmt(s.consumerCpuUsPerEvent, 1)} | ${
-          fmt(s.pgCpuUsPerEvent, 1)
-        } | ${fmt(rss.consumer ?? rss.consumers)} / ${fmt(rss.producer)} / ${fmt(rss.fauxqs)} / ${
+        } | ${fmt(c.fauxqs, 2)} | ${fmt(c.api, 2)} | ${waits(s.cpuWaitCores)} | ${
+          fmt(s.consumerCpuUsPerEvent, 1)
+        } | ${fmt(s.pgCpuUsPerEvent, 1)} | ${fmt(rss.consumer ?? rss.consumers)} / ${
+          fmt(rss.producer)
+        } / ${fmt(rss.fauxqs)} / ${
           fmt(rss.api)
         } | ${s.errors.dbErrors} / ${s.errors.producerFailed} / ${s.errors.producerRetried} |`,
       );
@@ -303,6 +312,9 @@ export function reportMarkdown(r: LoadtestReport): string {
     "- **CPU**: utime + stime from `/proc/<pid>/stat` of every process started; PostgreSQL " +
       "backends are found by matching the children's TCP client ports (`/proc/<pid>/net/tcp`) " +
       "with `pg_stat_activity.client_port`, so other users of the shared server are not counted. " +
+      "**Waiting for a CPU**: the run-queue delay of all their threads (`/proc/<pid>/task/*/schedstat`) " +
+      "per second: how many of them were runnable without a core — the machine, not the code, " +
+      "was the limit while it is high. " +
       "**RSS**: `VmRSS` sampled every second (peak per step), `VmHWM` for the whole run.",
     "- **verdict**: `consumers-behind` when the queue grows faster than 5 % of the offered rate " +
       "and holds more than 1 s of traffic at the end; `send-path-behind` when the unacknowledged " +
