@@ -855,7 +855,10 @@ function pgCpuTracker(sql: Sql, pids: () => number[]) {
 async function storageOf(sql: Sql): Promise<RampResult["storage"]> {
   const [row] = await sql<{ n: number; events_bytes: number; agg_bytes: number }[]>`
     select (select count(*) from events)::bigint as n,
-           pg_total_relation_size('events')::bigint as events_bytes,
+           -- events is partitioned: its size is that of its partitions (tables and indexes)
+           (pg_total_relation_size('events') + coalesce((
+              select sum(pg_total_relation_size(inhrelid)) from pg_inherits
+              where inhparent = 'events'::regclass), 0))::bigint as events_bytes,
            pg_total_relation_size('agg_minute')::bigint as agg_bytes`;
   const n = Number(row?.n ?? 0);
   const eventsBytes = Number(row?.events_bytes ?? 0);

@@ -238,7 +238,7 @@ export function reportMarkdown(r: LoadtestReport): string {
         }.`,
       "",
     );
-    if (run.storage) {
+    if (run.storage?.eventsBytes) {
       out.push(
         `Storage at the end: ${fmt(run.storage.events)} raw events in ` +
           `${fmt(run.storage.eventsBytes / 1048576, 1)} MiB (table + indexes, ` +
@@ -339,4 +339,16 @@ export async function writeReport(dir: string, report: LoadtestReport): Promise<
     await Deno.writeTextFile(`${dir}/${name}`, svg);
   }
   await Deno.writeTextFile(`${dir}/report.md`, reportMarkdown(report));
+}
+
+/** `deno run -A bench/loadtest/write_report.ts DIR`: re-renders a run's report and charts. */
+if (import.meta.main) {
+  const dir = Deno.args[0];
+  if (!dir) {
+    console.error("usage: write_report.ts RESULTS_DIR (holding results.json)");
+    Deno.exit(2);
+  }
+  const report = JSON.parse(await Deno.readTextFile(`${dir}/results.json`)) as LoadtestReport;
+  await writeReport(dir, report);
+  console.error(`re-rendered ${dir}/report.md and its charts`);
 }
