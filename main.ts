@@ -17,10 +17,13 @@ import {
   startEmbeddedSqs,
 } from "./shared/mod.ts";
 import {
+  analyticsStages,
+  createAlertDispatcher,
   createConsumer,
   createEnricher,
   dimensionsOf,
   loadDimensions,
+  startAnalyticsJobs,
   startConsumerMetrics,
 } from "./consumer/mod.ts";
 import { apiOptionsFromConfig, createApiMetrics, createApp, pipelineTotals } from "./api/mod.ts";
@@ -93,8 +96,19 @@ const consumer = createConsumer({
   workerId: `dev-${Deno.pid}`,
   enricher,
   onFlush: metrics.onFlush,
+  stages: analyticsStages(config),
 });
 consumer.start();
+const analyticsJobs = startAnalyticsJobs({ sql }, config);
+const alerts = createAlertDispatcher({ sql }, {
+  webhooks: {
+    fraud: config.alertWebhookFraud,
+    inventory: config.alertWebhookInventory,
+    anomaly: config.alertWebhookAnomaly,
+  },
+  maxAttempts: config.alertMaxAttempts,
+});
+alerts.start();
 
 const app = createApp({
   sql,
@@ -163,6 +177,8 @@ async function shutdown() {
   stopProducer.abort();
   await producing;
   await consumer.stop();
+  await analyticsJobs.stop();
+  await alerts.stop();
   await app.close();
   metrics.stop();
   await server.shutdown();

@@ -34,6 +34,8 @@ import { liveStream, liveStreamRoute } from "./routes/live_stream.ts";
 import { metricsRoute, metricsText } from "./routes/metrics.ts";
 import { pipelineStatus, pipelineStatusRoute } from "./routes/pipeline_status.ts";
 import { pipelineTotals, pipelineTotalsRoute } from "./routes/pipeline_totals.ts";
+import { registerAnalyticsRoutes } from "./routes/analytics/register.ts";
+import { registerDashboard } from "./dashboard/mod.ts";
 
 const log = getLogger(["scalestream", "api"]);
 
@@ -171,8 +173,9 @@ export function createApp(deps: AppDeps): ApiApp {
   app.openapi(pipelineTotalsRoute, async (c) => c.json(await pipelineTotals(deps), 200));
   app.openapi(liveStreamRoute, (c) => liveStream(c, { poller: live }) as never);
 
-  // ANALYTICS ROUTES: the lead wires the analytics helper's read routes here, at merge time:
-  //   registerAnalyticsRoutes(app, { sql: deps.sql });   // from "./routes/analytics/register.ts"
+  registerAnalyticsRoutes(app, { sql: deps.sql });
+  // The live dashboard (GET / and /assets/*): static, no key needed; it asks for one if required.
+  registerDashboard(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "ApiKey", {
     type: "apiKey",

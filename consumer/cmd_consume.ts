@@ -10,6 +10,8 @@ import { startConsumerMetrics } from "./metrics.ts";
 import { createEnricher } from "./enrich.ts";
 import { startHealthServer } from "./health_server.ts";
 import { openDatabase, type Program, setupProgram } from "./_program.ts";
+import { analyticsStages, startAnalyticsJobs } from "./analytics_stages.ts";
+import { createAlertDispatcher } from "./alert_dispatcher.ts";
 
 const HELP = `Usage: deno task consume [--workers N]
 
@@ -68,7 +70,18 @@ async function consumeHere(program: Program): Promise<number> {
     workerId,
     enricher,
     onFlush: metrics.onFlush,
+    stages: analyticsStages(config),
   });
+  const analyticsJobs = startAnalyticsJobs({ sql }, config);
+  const alerts = createAlertDispatcher({ sql }, {
+    webhooks: {
+      fraud: config.alertWebhookFraud,
+      inventory: config.alertWebhookInventory,
+      anomaly: config.alertWebhookAnomaly,
+    },
+    maxAttempts: config.alertMaxAttempts,
+  });
+  alerts.start();
   const server = startHealthServer({
     consumer,
     sql,
@@ -92,6 +105,8 @@ async function consumeHere(program: Program): Promise<number> {
       Deno.exit(1);
     }, config.shutdownDeadlineMs + 3000);
     await consumer.stop();
+    await analyticsJobs.stop();
+    await alerts.stop();
     metrics.stop();
     await server?.shutdown();
     await sql.end({ timeout: 2 });

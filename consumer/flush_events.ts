@@ -135,11 +135,13 @@ async function insertEvents(tx: Tx, events: readonly AcceptedEvent[]): Promise<S
   const rows = await tx<{ event_id: string }[]>`
     insert into events (event_id, event_time, event_type, user_id, session_id, product_id, category,
                         price_cents, quantity, device_type, country, region, order_id, ip_address, attrs)
-    select * from unnest(
+    select id, t, ty, u, se, p, c, pr, q, d, co, r, o, ip, a::jsonb from unnest(
       ${ids}::uuid[], ${times}::timestamptz[], ${types}::text[], ${users}::text[],
       ${sessions}::text[], ${products}::text[], ${categories}::text[], ${prices}::bigint[],
       ${quantities}::int[], ${devices}::text[], ${countries}::text[], ${regions}::text[],
-      ${orders}::text[], ${ips}::text[], ${attrs}::jsonb[])
+      ${orders}::text[], ${ips}::text[], ${attrs}::text[]) -- text, then jsonb: a jsonb[] parameter
+                                                          -- would be JSON-encoded a second time
+      as x(id, t, ty, u, se, p, c, pr, q, d, co, r, o, ip, a)
     on conflict do nothing
     returning event_id`;
   const out = new Set<string>();

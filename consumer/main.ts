@@ -3,6 +3,8 @@
  *   consume [--workers N]      process events until SIGTERM/SIGINT (the Fargate task's command)
  *   dlq inspect|redrive        the dead-letter queue
  *   dims load                  load the generator's products and users as enrichment dimensions
+ *   rebuild --from T --to T    recompute the analytics aggregates of a range from raw events
+ *   maintain                   partitions and retention, session sweep, anomaly detection
  * A subcommand is a module exporting `(args) => Promise<exitCode>`, loaded only when used.
  */
 type Command = (args: string[]) => Promise<number>;
@@ -11,6 +13,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   consume: async () => (await import("./cmd_consume.ts")).consumeCommand,
   dlq: async () => (await import("./cmd_dlq.ts")).dlqCommand,
   dims: async () => (await import("./cmd_dims.ts")).dimsCommand,
+  rebuild: async () => (await import("./cmd_analytics.ts")).rebuildCommand,
+  maintain: async () => (await import("./cmd_analytics.ts")).maintainCommand,
 };
 
 const [first, ...rest] = Deno.args;

@@ -25,6 +25,27 @@ export {
   preAggregate,
 } from "./flush_events.ts";
 export {
+  type AnalyticsConfig,
+  analyticsStages,
+  runAnalyticsJobs,
+  startAnalyticsJobs,
+} from "./analytics_stages.ts";
+export {
+  type AlertDispatcher,
+  type AlertDispatcherOptions,
+  type AlertKind,
+  createAlertDispatcher,
+  type DispatchResult,
+} from "./alert_dispatcher.ts";
+export { rebuildAggregates, type RebuildRange, type RebuildResult } from "./rebuild_aggregates.ts";
+export {
+  type MaintainOptions,
+  maintainPartitions,
+  type MaintainResult,
+} from "./maintain_partitions.ts";
+export { sweepSessions } from "./stage_sessions.ts";
+export { detectAnomalies } from "./stage_anomalies.ts";
+export {
   createEnricher,
   type Enricher,
   type EnricherOptions,

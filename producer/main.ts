@@ -40,6 +40,7 @@ import { importCsv } from "./import_csv.ts";
 
 const HELP = `Usage: deno task produce [options]
        deno task import-csv FILE [--target sqs|http] [--ledger FILE]
+       deno task reconcile --ledger FILE   (ledger vs PostgreSQL; exit 1 on any difference)
 
 Simulation
   --rate N            target events per second (default PRODUCER_RATE or 1000)
@@ -355,6 +356,9 @@ async function importCommand(config: Config, values: Values, file: string | unde
 }
 
 async function main(args: string[]): Promise<number> {
+  if (args[0] === "reconcile") {
+    return await (await import("./reconcile.ts")).reconcileCommand(args.slice(1));
+  }
   let parsed;
   try {
     parsed = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: true });

@@ -67,6 +67,33 @@ const SETTINGS = {
   port: ["PORT", int(0, 65_535).default(8080)],
   host: ["HOST", z.string().min(1).default("127.0.0.1")],
 
+  // Analytics (issue 5): fraud, inventory, sessions, anomalies, alert delivery, retention.
+  fraudAlertThreshold: ["FRAUD_ALERT_THRESHOLD", int(0, 100).default(70)],
+  fraudHighValueCents: ["FRAUD_HIGH_VALUE_CENTS", int(0, 1_000_000_000).default(200_000)],
+  fraudWindowS: ["FRAUD_WINDOW_S", int(60, 86_400).default(600)],
+  fraudIpOrders: ["FRAUD_IP_ORDERS", int(2, 1000).default(3)],
+  fraudVelocityOrders: ["FRAUD_VELOCITY_ORDERS", int(2, 1000).default(3)],
+  inventoryAlertThreshold: ["INVENTORY_ALERT_THRESHOLD", int(0, 1_000_000).default(10)],
+  reorderLeadDays: ["INVENTORY_REORDER_LEAD_DAYS", int(1, 365).default(7)],
+  sessionTimeoutS: ["SESSION_TIMEOUT_S", int(60, 86_400).default(1800)],
+  botEventsPerMinute: ["BOT_EVENTS_PER_MINUTE", int(10, 1_000_000).default(120)],
+  anomalyZThreshold: ["ANOMALY_Z_THRESHOLD", z.coerce.number().min(1).max(100).default(4)],
+  anomalyEwmaAlpha: ["ANOMALY_EWMA_ALPHA", z.coerce.number().gt(0).lt(1).default(0.2)],
+  anomalyWarmupMinutes: ["ANOMALY_WARMUP_MINUTES", int(1, 10_000).default(10)],
+  rejectRateThreshold: ["REJECT_RATE_THRESHOLD", z.coerce.number().gt(0).max(1).default(0.05)],
+  analyticsIntervalMs: ["ANALYTICS_INTERVAL_MS", int(100, 3_600_000).default(10_000)],
+  alertWebhookFraud: ["ALERT_WEBHOOK_FRAUD", z.string().url().optional()],
+  alertWebhookInventory: ["ALERT_WEBHOOK_INVENTORY", z.string().url().optional()],
+  alertWebhookAnomaly: ["ALERT_WEBHOOK_ANOMALY", z.string().url().optional()],
+  alertMaxAttempts: ["ALERT_MAX_ATTEMPTS", int(1, 100).default(8)],
+  retentionDays: ["RETENTION_DAYS", int(1, 3650).default(7)],
+  analyticsStages: [
+    "ANALYTICS_STAGES",
+    z.string().default("windows,orders,sessions,features,fraud,inventory").transform((s) =>
+      s.split(",").map((x) => x.trim()).filter((x) => x !== "")
+    ).pipe(z.array(z.enum(["windows", "orders", "sessions", "features", "fraud", "inventory"]))),
+  ],
+
   // API (issue 6). API_KEYS never fails validation, so its value never reaches an error message.
   apiKeys: ["API_KEYS", z.string().optional()],
   corsOrigins: ["CORS_ORIGINS", z.string().default("")],

@@ -1,5 +1,8 @@
 /** PostgreSQL pool factory (postgres.js). Only programs and tests create pools; code receives `sql`. */
 import postgres from "postgres";
+import { getLogger } from "./log.ts";
+
+const log = getLogger(["scalestream", "db"]);
 
 /** A postgres.js pool, as passed to every component. */
 export type Sql = postgres.Sql<Record<string, never>>;
@@ -19,6 +22,7 @@ export interface SqlOptions {
 
 /** Opens a pool to `url`. Numerics and bigints arrive as JS numbers where they fit. */
 export function createSql(url: string, options: SqlOptions = {}): Sql {
+  guardWriteAfterClose();
   const connection: Record<string, string> = {
     application_name: options.applicationName ?? "scalestream",
     TimeZone: "UTC",
@@ -87,4 +91,35 @@ export function isTransientDbError(err: unknown): boolean {
 export async function ensureSchema(sql: Sql, schema: string | undefined): Promise<void> {
   if (!schema) return;
   await sql`create schema if not exists ${sql(schema)}`;
+}
+
+let guarded = false;
+
+/** Whether an uncaught error is postgres.js writing to a connection that has already closed. */
+export function isPostgresWriteAfterClose(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const stack = err.stack ?? "";
+  return /\bnextWrite\b/.test(stack) && /postgres[/@]3\.4\.9/.test(stack);
+}
+
+/**
+ * postgres.js 3.4.9 flushes its write buffer from a `setImmediate` that can run after the socket
+ * has closed (porsager/postgres#1154, #1208; fixed upstream, not yet released): the write then
+ * throws outside any query, which would kill the process. By then the connection's queries have
+ * already failed with a connection error (and are retried as transient), and the pool opens a new
+ * connection for the next one, so this one stray error is logged and dropped. Every other
+ * uncaught error still ends the process.
+ */
+function guardWriteAfterClose(): void {
+  if (guarded) return;
+  guarded = true;
+  const drop = (e: Event, err: unknown) => {
+    if (!isPostgresWriteAfterClose(err)) return;
+    e.preventDefault();
+    log.warn("Ignored a write to a closed database connection (postgres.js): {error}", {
+      error: String(err),
+    });
+  };
+  globalThis.addEventListener("error", (e) => drop(e, e.error));
+  globalThis.addEventListener("unhandledrejection", (e) => drop(e, e.reason));
 }

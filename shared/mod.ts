@@ -30,6 +30,7 @@ export { getLogger, type Logger, setupLogging, teardownLogging, withContext } fr
 export {
   createSql,
   ensureSchema,
+  isPostgresWriteAfterClose,
   isTransientDbError,
   type Sql,
   type SqlOptions,

@@ -168,3 +168,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test("stored events keep their optional fields as a JSON object", async () => {
+  const db = await createTestDb();
+  try {
+    const gen = createGenerator({ seed: 3, users: 5, products: 5 });
+    const e = {
+      ...gen.next(Date.now()),
+      eventType: "search" as const,
+      searchQuery: "rain 🌧 boots",
+    };
+    await flushEvents(
+      {
+        events: [{ event: e, timeMs: Date.parse(e.timestamp) }],
+        rejects: [],
+        messages: 1,
+        workerId: "w",
+      },
+      { sql: db.sql },
+    );
+    const [row] = await db.sql<{ kind: string; q: string }[]>`
+      select jsonb_typeof(attrs) as kind, attrs->>'searchQuery' as q from events`;
+    assert.equal(row?.kind, "object");
+    assert.equal(row?.q, "rain 🌧 boots");
+  } finally {
+    await db.close();
+  }
+});

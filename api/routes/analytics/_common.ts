@@ -1,0 +1,98 @@
+/** Query parameters, range resolution and the validation hook shared by the analytics routes. */
+import { z } from "@hono/zod-openapi";
+import { HTTPException } from "hono/http-exception";
+import { DEVICE_TYPES } from "../../../shared/mod.ts";
+
+export const WINDOW_MS = { "1m": 60_000, "5m": 300_000, "1h": 3_600_000 } as const;
+export type WindowName = keyof typeof WINDOW_MS;
+/** Most buckets one series response holds; larger ranges need a coarser window. */
+export const MAX_BUCKETS = 1440;
+
+const datetime = z.iso.datetime({ offset: true });
+
+export const RangeQuery = z.object({
+  window: z.enum(["1m", "5m", "1h"]).default("1m").openapi({
+    description: "Bucket width; 5m and 1h are rollups of the 1-minute windows",
+  }),
+  from: datetime.optional().openapi({
+    description: "Start (inclusive, event time); default 60 buckets before `to`",
+  }),
+  to: datetime.optional().openapi({ description: "End (exclusive, event time); default now" }),
+});
+
+export const Filters = z.object({
+  category: z.string().min(1).max(64).optional(),
+  device: z.enum(DEVICE_TYPES).optional(),
+  country: z.string().regex(/^[A-Z]{2}$/, "Country must be an ISO 3166-1 alpha-2 code").optional(),
+  segment: z.string().min(1).max(32).optional(),
+});
+
+export const SeriesQuery = RangeQuery.extend(Filters.shape);
+
+export const Limit = (max: number, dflt: number) =>
+  z.coerce.number().int().min(1).max(max).default(dflt).openapi({ description: `At most ${max}` });
+
+export interface Range {
+  from: Date;
+  to: Date;
+  windowMs: number;
+  /** The bucket width as an SQL interval literal. */
+  interval: string;
+}
+
+/** Resolves `from`/`to`/`window` and bounds the number of buckets (400 when too many). */
+export function resolveRange(
+  q: { window: WindowName; from?: string | undefined; to?: string | undefined },
+  nowMs = Date.now(),
+): Range {
+  const windowMs = WINDOW_MS[q.window];
+  const to = q.to !== undefined ? Date.parse(q.to) : nowMs;
+  const from = q.from !== undefined ? Date.parse(q.from) : to - 60 * windowMs;
+  if (!(from < to)) throw new HTTPException(400, { message: `"from" must be before "to"` });
+  const buckets = Math.ceil((to - from) / windowMs);
+  if (buckets > MAX_BUCKETS) {
+    throw new HTTPException(400, {
+      message:
+        `Range spans ${buckets} buckets of ${q.window}; at most ${MAX_BUCKETS} (use a wider window)`,
+    });
+  }
+  return {
+    from: new Date(from),
+    to: new Date(to),
+    windowMs,
+    interval: `${windowMs / 1000} seconds`,
+  };
+}
+
+/** The validation hook of every analytics route: a bad parameter is a 400 problem response. */
+// deno-lint-ignore no-explicit-any
+export const badRequest = (result: { success: boolean; error?: any }): undefined => {
+  if (!result.success) {
+    const issues = (result.error?.issues ?? []) as { path: PropertyKey[]; message: string }[];
+    const detail = issues.slice(0, 5).map((i) => `${i.path.join(".") || "(query)"}: ${i.message}`)
+      .join("; ");
+    throw new HTTPException(400, { message: `Invalid request: ${detail}` });
+  }
+  return undefined;
+};
+
+export const Problem = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number(),
+  detail: z.string(),
+}).openapi("Problem");
+
+export const errors = {
+  400: {
+    description: "Invalid parameters",
+    content: { "application/problem+json": { schema: Problem } },
+  },
+} as const;
+
+export const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+export const ratio = (
+  a: number,
+  b: number,
+) => (b > 0 ? Math.round((a / b) * 10_000) / 10_000 : null);
+export const money = (cents: number) => Math.round(cents) / 100;

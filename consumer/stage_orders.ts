@@ -1,0 +1,178 @@
+/**
+ * Orders and cancellations. Purchase lines are grouped per orderId into `orders`; an
+ * `order_cancelled` marks its order whichever arrives first. The order count and the cancelled
+ * order count and revenue land on `agg_minute_dims` at the order's first line's dimensions (the
+ * purchase row of its minute), so net revenue per window = revenue − cancelled revenue.
+ */
+import { revenueCents } from "../shared/mod.ts";
+import type { FlushContext, FlushStage } from "./flush_events.ts";
+import { cmp, iso, minuteOf, upsertRow } from "./_analytics_util.ts";
+
+interface OrderLines {
+  orderId: string;
+  userId: string;
+  bucket: number;
+  timeMs: number;
+  category: string;
+  device: string;
+  country: string;
+  segment: string;
+  lines: number;
+  units: number;
+  revenue: number;
+}
+
+interface OrderRow {
+  order_id: string;
+  bucket: Date | null;
+  category: string | null;
+  device_type: string | null;
+  country: string | null;
+  segment: string | null;
+  lines: number;
+  revenue_cents: number;
+  cancelled: boolean;
+}
+
+interface Delta {
+  bucket: number;
+  category: string;
+  device: string;
+  country: string;
+  segment: string;
+  orders: number;
+  cancelledOrders: number;
+  cancelledRevenue: number;
+}
+
+/** The stage writing `orders` and the order columns of `agg_minute_dims`. */
+export function ordersStage(): FlushStage {
+  return async (ctx: FlushContext) => {
+    const { tx, inserted, segmentOf } = ctx;
+    const purchases = new Map<string, OrderLines>();
+    const cancels = new Map<string, number>();
+    for (const { event: e, timeMs } of inserted) {
+      if (e.eventType === "purchase" && e.orderId !== undefined) {
+        const o = upsertRow(purchases, e.orderId, () => ({
+          orderId: e.orderId!,
+          userId: e.userId,
+          bucket: minuteOf(timeMs),
+          timeMs,
+          category: e.category ?? "",
+          device: e.deviceType,
+          country: e.location.country,
+          segment: segmentOf(e.userId),
+          lines: 0,
+          units: 0,
+          revenue: 0,
+        }));
+        if (timeMs < o.timeMs) {
+          // The earliest line in the flush decides the order's dimensions.
+          Object.assign(o, {
+            bucket: minuteOf(timeMs),
+            timeMs,
+            category: e.category ?? "",
+            device: e.deviceType,
+            country: e.location.country,
+          });
+        }
+        o.lines++;
+        o.units += e.quantity ?? 0;
+        o.revenue += revenueCents(e);
+      } else if (e.eventType === "order_cancelled" && e.orderId !== undefined) {
+        const prev = cancels.get(e.orderId);
+        if (prev === undefined || timeMs < prev) cancels.set(e.orderId, timeMs);
+      }
+    }
+    if (purchases.size === 0 && cancels.size === 0) return;
+    const deltas = new Map<string, Delta>();
+    const delta = (r: OrderRow) => {
+      const bucket = r.bucket!.getTime();
+      const key = `${bucket}|${r.category}|${r.device_type}|${r.country}|${r.segment}`;
+      return upsertRow(deltas, key, () => ({
+        bucket,
+        category: r.category ?? "",
+        device: r.device_type ?? "",
+        country: r.country ?? "",
+        segment: r.segment ?? "",
+        orders: 0,
+        cancelledOrders: 0,
+        cancelledRevenue: 0,
+      }));
+    };
+
+    if (purchases.size > 0) {
+      const p = [...purchases.values()].sort((a, b) => cmp(a.orderId, b.orderId));
+      const rows = await tx<OrderRow[]>`
+        insert into orders as o (order_id, user_id, bucket, category, device_type, country, segment,
+                                 lines, units, revenue_cents, purchased_at)
+        select * from unnest(${p.map((r) => r.orderId)}::text[], ${p.map((r) => r.userId)}::text[],
+          ${p.map((r) => iso(r.bucket))}::timestamptz[], ${p.map((r) => r.category)}::text[],
+          ${p.map((r) => r.device)}::text[], ${p.map((r) => r.country)}::text[],
+          ${p.map((r) => r.segment)}::text[], ${p.map((r) => r.lines)}::int[],
+          ${p.map((r) => r.units)}::bigint[], ${p.map((r) => r.revenue)}::bigint[],
+          ${p.map((r) => iso(r.timeMs))}::timestamptz[])
+        on conflict (order_id) do update set
+          user_id = coalesce(o.user_id, excluded.user_id),
+          bucket = coalesce(o.bucket, excluded.bucket),
+          category = coalesce(o.category, excluded.category),
+          device_type = coalesce(o.device_type, excluded.device_type),
+          country = coalesce(o.country, excluded.country),
+          segment = coalesce(o.segment, excluded.segment),
+          purchased_at = coalesce(o.purchased_at, excluded.purchased_at),
+          lines = o.lines + excluded.lines,
+          units = o.units + excluded.units,
+          revenue_cents = o.revenue_cents + excluded.revenue_cents
+        returning order_id, bucket, category, device_type, country, segment, lines, revenue_cents,
+                  cancelled`;
+      for (const r of rows) {
+        const mine = purchases.get(r.order_id)!;
+        const first = r.lines === mine.lines;
+        const d = delta(r);
+        if (first) d.orders++;
+        if (r.cancelled) {
+          // Cancelled before (some of) its lines arrived: these lines' revenue is cancelled too.
+          if (first) d.cancelledOrders++;
+          d.cancelledRevenue += mine.revenue;
+        }
+      }
+    }
+
+    if (cancels.size > 0) {
+      const c = [...cancels.entries()].sort((a, b) => cmp(a[0], b[0]));
+      const rows = await tx<OrderRow[]>`
+        insert into orders as o (order_id, cancelled, cancelled_at)
+        select id, true, t from unnest(${c.map((x) => x[0])}::text[],
+          ${c.map((x) => iso(x[1]))}::timestamptz[]) as x(id, t)
+        on conflict (order_id) do update set cancelled = true, cancelled_at = excluded.cancelled_at
+          where not o.cancelled
+        returning order_id, bucket, category, device_type, country, segment, lines, revenue_cents,
+                  cancelled`;
+      for (const r of rows) {
+        if (r.lines === 0) continue; // no purchase yet: its lines will be counted as cancelled
+        const d = delta(r);
+        d.cancelledOrders++;
+        d.cancelledRevenue += r.revenue_cents;
+      }
+    }
+    if (deltas.size === 0) return;
+    const d = [...deltas.values()].sort((a, b) =>
+      a.bucket - b.bucket || cmp(a.category, b.category) || cmp(a.device, b.device) ||
+      cmp(a.country, b.country) || cmp(a.segment, b.segment)
+    );
+    await tx`
+      insert into agg_minute_dims (bucket, event_type, category, device_type, country, segment,
+                                   orders, cancelled_orders, cancelled_revenue_cents)
+      select b, 'purchase', c, dv, co, s, o, co2, cr from unnest(
+        ${d.map((r) => iso(r.bucket))}::timestamptz[], ${d.map((r) => r.category)}::text[],
+        ${d.map((r) => r.device)}::text[], ${d.map((r) => r.country)}::text[],
+        ${d.map((r) => r.segment)}::text[], ${d.map((r) => r.orders)}::bigint[],
+        ${d.map((r) => r.cancelledOrders)}::bigint[], ${d.map((r) => r.cancelledRevenue)}::bigint[])
+        as x(b, c, dv, co, s, o, co2, cr)
+      on conflict (bucket, event_type, category, device_type, country, segment) do update set
+        orders = agg_minute_dims.orders + excluded.orders,
+        cancelled_orders = agg_minute_dims.cancelled_orders + excluded.cancelled_orders,
+        cancelled_revenue_cents = agg_minute_dims.cancelled_revenue_cents +
+          excluded.cancelled_revenue_cents`;
+  };
+}

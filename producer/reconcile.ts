@@ -1,0 +1,189 @@
+/**
+ * The producer's ledger against what PostgreSQL holds. With `failed == 0`, after the consumers
+ * have drained the queue, the pipeline reconciles exactly:
+ *
+ *   stored == unique − tooOld − tooNew,  byType and revenue equal,
+ *   rejected == invalid,  tooNew == tooNew,  tooOld == tooOld,
+ *   duplicates >= duplicates (SQS may deliver a message more than once).
+ *
+ * `reconcile` is pure (ledger + totals → differences); `reconcileCommand` is
+ * `deno task reconcile --ledger FILE`, reading the totals from DATABASE_URL / DB_SCHEMA.
+ */
+import { parseArgs } from "node:util";
+import { pipelineTotals } from "../api/routes/pipeline_totals.ts";
+import { createSql, loadConfig } from "../shared/mod.ts";
+import type { LedgerTotals } from "./ledger.ts";
+
+/** What the pipeline stored, in the ledger's shape (`GET /v1/pipeline/totals`). */
+export interface StoredTotals {
+  stored: number;
+  byType: Record<string, number>;
+  revenue: number;
+  rejected: number;
+  duplicates: number;
+  tooOld: number;
+  tooNew: number;
+}
+
+/** One way the pipeline differs from the ledger. */
+export interface Difference {
+  /** What is compared: `stored`, `byType.purchase`, `revenue`, `rejected`, … */
+  field: string;
+  expected: number;
+  actual: number;
+  /** `expected` is a lower bound (duplicates skipped), not an exact value. */
+  atLeast?: boolean;
+  /** Why the comparison could not be exact (the ledger recorded failed sends). */
+  note?: string;
+}
+
+export interface ReconcileResult {
+  exact: boolean;
+  differences: Difference[];
+  /** Events the ledger says were accepted but the pipeline does not hold (stored + rejects). */
+  missing: number;
+  /** Events the pipeline holds beyond what the ledger accepted (stored + rejects). */
+  extra: number;
+}
+
+const cents = (x: number) => Math.round(x * 100);
+
+/** Compares a ledger with the stored totals; `exact` only when there is no difference at all. */
+export function reconcile(ledger: LedgerTotals, totals: StoredTotals): ReconcileResult {
+  const differences: Difference[] = [];
+  const exact = (field: string, expected: number, actual: number) => {
+    if (expected !== actual) differences.push({ field, expected, actual });
+  };
+  if (ledger.failed > 0) {
+    differences.push({
+      field: "failed",
+      expected: 0,
+      actual: ledger.failed,
+      note: "events failed to send; an exact reconcile needs a ledger with failed == 0",
+    });
+  }
+  const expectedStored = ledger.unique - ledger.tooOld - ledger.tooNew;
+  exact("stored", expectedStored, totals.stored);
+  const types = new Set([...Object.keys(ledger.byType), ...Object.keys(totals.byType)]);
+  for (const type of [...types].sort()) {
+    const want = (ledger.byType as Record<string, number | undefined>)[type] ?? 0;
+    exact(`byType.${type}`, want, totals.byType[type] ?? 0);
+  }
+  if (cents(ledger.revenue) !== cents(totals.revenue)) {
+    differences.push({ field: "revenue", expected: ledger.revenue, actual: totals.revenue });
+  }
+  exact("rejected", ledger.invalid, totals.rejected);
+  exact("tooNew", ledger.tooNew, totals.tooNew);
+  exact("tooOld", ledger.tooOld, totals.tooOld);
+  if (totals.duplicates < ledger.duplicates) {
+    differences.push({
+      field: "duplicates",
+      expected: ledger.duplicates,
+      actual: totals.duplicates,
+      atLeast: true,
+    });
+  }
+  const want = expectedStored + ledger.invalid + ledger.tooNew + ledger.tooOld;
+  const have = totals.stored + totals.rejected + totals.tooNew + totals.tooOld;
+  return {
+    exact: differences.length === 0,
+    differences,
+    missing: Math.max(0, want - have),
+    extra: Math.max(0, have - want),
+  };
+}
+
+/** One line per difference, e.g. `stored: expected 1000, got 998 (−2)`. */
+export function formatDifferences(differences: readonly Difference[]): string[] {
+  return differences.map((d) => {
+    const delta = d.actual - d.expected;
+    const sign = delta > 0 ? "+" : "−";
+    const amount = d.field === "revenue" ? Math.abs(delta).toFixed(2) : String(Math.abs(delta));
+    const want = d.atLeast ? `at least ${d.expected}` : String(d.expected);
+    return `${d.field}: expected ${want}, got ${d.actual} (${sign}${amount})` +
+      (d.note ? ` — ${d.note}` : "");
+  });
+}
+
+/** Reads and checks a ledger file written by `deno task produce --ledger FILE`. */
+export async function readLedger(file: string): Promise<LedgerTotals> {
+  const text = await Deno.readTextFile(file);
+  const v = JSON.parse(text) as Partial<LedgerTotals>;
+  for (const k of ["unique", "invalid", "duplicates", "tooNew", "tooOld", "failed"] as const) {
+    if (typeof v[k] !== "number") throw new Error(`${file}: "${k}" is missing or not a number`);
+  }
+  if (typeof v.revenue !== "number" || typeof v.byType !== "object" || v.byType === null) {
+    throw new Error(`${file}: "revenue" or "byType" is missing`);
+  }
+  return v as LedgerTotals;
+}
+
+/** Reads the stored totals from a database URL, with `schema` first on the search path. */
+export async function readStoredTotals(url: string, schema?: string): Promise<StoredTotals> {
+  const sql = createSql(url, {
+    max: 1,
+    applicationName: "scalestream-reconcile",
+    ...(schema ? { searchPath: schema } : {}),
+  });
+  try {
+    return await pipelineTotals({ sql });
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}
+
+/**
+ * `reconcile --ledger FILE`: prints "reconciled exactly" and returns 0, or prints each difference
+ * and returns 1; 2 for bad usage (no ledger, no DATABASE_URL, unreadable ledger).
+ */
+export async function reconcileCommand(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { ledger: { type: "string" }, help: { type: "boolean" } },
+      strict: true,
+    }));
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(
+      "Usage: deno task reconcile --ledger FILE\n\nCompares a producer ledger with what " +
+        "PostgreSQL holds (DATABASE_URL, DB_SCHEMA).\nExit status: 0 reconciled exactly, " +
+        "1 differences found, 2 bad usage.",
+    );
+    return 0;
+  }
+  if (!values.ledger) {
+    console.error("error: --ledger FILE is required");
+    return 2;
+  }
+  const config = loadConfig(Deno.env.toObject());
+  if (!config.databaseUrl) {
+    console.error("error: DATABASE_URL is required");
+    return 2;
+  }
+  let ledger: LedgerTotals;
+  try {
+    ledger = await readLedger(values.ledger);
+  } catch (err) {
+    console.error(`error: cannot read the ledger: ${(err as Error).message}`);
+    return 2;
+  }
+  const totals = await readStoredTotals(config.databaseUrl, config.dbSchema);
+  const result = reconcile(ledger, totals);
+  if (result.exact) {
+    console.log(
+      `reconciled exactly: ${totals.stored} stored, ${totals.rejected} invalid, ` +
+        `${totals.tooOld} too old, ${totals.tooNew} too new, ${totals.duplicates} duplicates ` +
+        `skipped (ledger: ${ledger.duplicates} sent)`,
+    );
+    return 0;
+  }
+  console.log(`NOT reconciled: ${result.differences.length} difference(s)`);
+  for (const line of formatDifferences(result.differences)) console.log(`  ${line}`);
+  console.log(`  missing ${result.missing}, extra ${result.extra}`);
+  return 1;
+}
