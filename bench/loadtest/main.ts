@@ -25,7 +25,9 @@ const HELP = `Usage: deno task loadtest [options]
   --skip-http             no HTTP phase
   --http-duration D       POST /v1/events load (default 20s; quick 5s)
   --read-duration D       autocannon per read endpoint (default 10s; quick 3s)
-  --read-endpoints LIST   default /v1/pipeline/totals,/v1/pipeline/status
+  --read-endpoints LIST   GET paths for autocannon (default /v1/pipeline/totals,
+                          /v1/pipeline/status, /v1/metrics/traffic, /v1/metrics/revenue,
+                          /v1/metrics/funnel, /v1/top/products)
   --sse-clients N         concurrent /v1/stream clients (default 1000; quick 100)
   --producer-flags "…"    extra flags for every producer process (e.g. "--duplicates 1%")
   --cpu-profile RATE      CPU-profile the first consumer process during the step at RATE
@@ -36,6 +38,10 @@ const HELP = `Usage: deno task loadtest [options]
   --help
 
 Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).`;
+
+/** Dashboard reads: pipeline status and totals plus the analytics metric endpoints. */
+const DEFAULT_READS = "/v1/pipeline/totals,/v1/pipeline/status,/v1/metrics/traffic," +
+  "/v1/metrics/revenue,/v1/metrics/funnel,/v1/top/products";
 
 class UsageError extends Error {
   override name = "UsageError";
@@ -146,7 +152,7 @@ async function main(args: string[]): Promise<number> {
         "skip-http": { type: "boolean", default: false },
         "http-duration": { type: "string" },
         "read-duration": { type: "string" },
-        "read-endpoints": { type: "string", default: "/v1/pipeline/totals,/v1/pipeline/status" },
+        "read-endpoints": { type: "string", default: DEFAULT_READS },
         "sse-clients": { type: "string" },
         "producer-flags": { type: "string", default: "" },
         label: { type: "string" },
