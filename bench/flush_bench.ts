@@ -1,89 +1,51 @@
 /**
- * The pieces of a flush on their own, filling what `consumer_bench.ts` (decode + validate +
- * pre-aggregate per message) and `producer_bench.ts` (generate + serialize + pack) leave out:
- *
- *   - schema validation of one event (`validateEvent`, zod) and its encoding (`encodeEvent`);
- *   - pre-aggregation of a whole flush (`preAggregate`, 5000 events);
- *   - the flush transaction on real PostgreSQL (`flushEvents`: build the `unnest` arrays, insert,
- *     upsert the aggregates, counters), new events and all-duplicate redeliveries. This is the
- *     database cost per event the scaling model in docs/performance.md uses.
+ * One flush of 5,000 events of the realistic producer model (`createGenerator({ seed: 1 })`, 50k
+ * events/s of event time) into PostgreSQL, with and without the six analytics stages.
  *
  *   deno bench -A bench/flush_bench.ts
  *
- * PostgreSQL: DATABASE_URL or 127.0.0.1:5432 (a fresh schema, dropped at the end); the flush group
- * is skipped on the embedded PGlite.
+ * Each case has its own fresh schema and keeps flushing new events into it (so tables grow as in
+ * production); every iteration stores 5,000 new events. Per-stage times: `deno run -A
+ * bench/analytics_flush_measure.ts`; end to end through fauxqs: `bench/consumer_throughput.ts`.
  */
-import { type AcceptedEvent, flushEvents, preAggregate } from "../consumer/mod.ts";
-import { makeEvents } from "../consumer/_test_support.ts";
-import { encodeEvent, type Event, validateEvent } from "../shared/mod.ts";
-import { createTestDb } from "../test/harness.ts";
+import { analyticsStages, flushEvents, type FlushStage } from "../consumer/mod.ts";
+import { createGenerator } from "../producer/mod.ts";
+import { loadConfig } from "../shared/mod.ts";
+import { createTestDb, type TestDb } from "../test/harness.ts";
 
-const sample = makeEvents(1000, 11);
-const asJson = sample.map((e) => JSON.parse(JSON.stringify(e)) as unknown);
-let v = 0;
-Deno.bench("validateEvent (zod), one event", { group: "schema", baseline: true }, () => {
-  const r = validateEvent(asJson[v++ % asJson.length]);
-  if (!r.ok) throw new Error(r.reason);
-});
-let w = 0;
-Deno.bench("encodeEvent (ASCII-safe JSON), one event", { group: "schema" }, () => {
-  encodeEvent(sample[w++ % sample.length]);
-});
+const SIZE = 5000;
+const WARMUP = 2;
+const N = 10;
+const segmentOf = (userId: string) =>
+  ["new", "returning", "loyal"][Number(userId.replace(/\D/g, "") || 0) % 3]!;
 
-const accepted = (events: readonly Event[]): AcceptedEvent[] =>
-  events.map((event) => ({ event, timeMs: Date.parse(event.timestamp) }));
-const flush5000 = accepted(makeEvents(5000, 12));
-const segmentOf = (userId: string) => userId.length % 3 === 0 ? "loyal" : "new";
-Deno.bench("preAggregate, 5000 events", { group: "pre-aggregation" }, () => {
-  preAggregate(flush5000, segmentOf);
-});
-
-const db = await createTestDb();
-if (Deno.env.get("BENCH_DEBUG")) console.error(`schema ${db.schema}`);
-// deno bench has no teardown hook and async work in `unload` never finishes: drop the schema from
-// a short synchronous child process.
-globalThis.addEventListener("unload", () => {
-  new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("./loadtest/drop_schema.ts", import.meta.url).pathname,
-      db.url,
-      db.schema,
-    ],
-    stdout: "null",
-  }).outputSync();
-});
-let seed = 100;
-for (const size of [500, 5000]) {
-  Deno.bench(`flushEvents, ${size} new events (one transaction)`, {
-    group: "flush (PostgreSQL)",
-    ignore: db.embedded,
-    n: size === 5000 ? 20 : 50,
-    warmup: 3,
-  }, async (b) => {
-    const events = accepted(makeEvents(size, seed++));
-    b.start();
-    await flushEvents({ events, rejects: [], messages: Math.ceil(size / 200), workerId: "bench" }, {
-      sql: db.sql,
-      segmentOf,
-    });
-    b.end();
+function flushCase(name: string, stages: readonly FlushStage[], baseline = false) {
+  const gen = createGenerator({ seed: 1 });
+  let t = Date.now() - 10 * 60_000;
+  let db: TestDb | undefined;
+  let runs = 0;
+  Deno.bench({
+    name,
+    group: "flush of 5,000 events",
+    baseline,
+    n: N,
+    warmup: WARMUP,
+    async fn(b) {
+      db ??= await createTestDb();
+      const events = Array.from({ length: SIZE }, () => {
+        const event = gen.next(t += 0.02);
+        return { event, timeMs: Date.parse(event.timestamp) };
+      });
+      b.start();
+      await flushEvents(
+        { events, rejects: [], messages: 25, workerId: "bench" },
+        { sql: db.sql, stages, segmentOf },
+      );
+      b.end();
+      if (++runs === N + WARMUP) await db.close(); // deno bench runs fn warmup + n times
+    },
   });
 }
-const replay = accepted(makeEvents(5000, 7));
-await flushEvents({ events: replay, rejects: [], messages: 25, workerId: "bench" }, {
-  sql: db.sql,
-  segmentOf,
-});
-Deno.bench("flushEvents, 5000 duplicates (a redelivery)", {
-  group: "flush (PostgreSQL)",
-  ignore: db.embedded,
-  n: 20,
-  warmup: 3,
-}, async () => {
-  await flushEvents({ events: replay, rejects: [], messages: 25, workerId: "bench" }, {
-    sql: db.sql,
-    segmentOf,
-  });
-});
+
+flushCase("raw events + agg_minute only", [], true);
+flushCase("with all six analytics stages", analyticsStages(loadConfig({}, {})));

@@ -59,3 +59,13 @@ export async function insertAlerts(tx: Tx, alerts: readonly AlertInput[]): Promi
   }
   return created.length;
 }
+
+/** `iso` with a cache, for the few distinct minutes or hours of one flush (make one per flush). */
+export function isoCache(): (ms: number) => string {
+  const cache = new Map<number, string>();
+  return (ms) => {
+    let s = cache.get(ms);
+    if (s === undefined) cache.set(ms, s = iso(ms));
+    return s;
+  };
+}

@@ -5,7 +5,7 @@
 import { type Config, ConfigError, getLogger, type Sql } from "../shared/mod.ts";
 import type { FlushStage } from "./flush_events.ts";
 import { windowsStage } from "./stage_windows.ts";
-import { ordersStage } from "./stage_orders.ts";
+import { type OrderDimsHandoff, ordersStage } from "./stage_orders.ts";
 import { sessionsStage, sweepSessions } from "./stage_sessions.ts";
 import { featuresStage } from "./stage_features.ts";
 import { fraudStage } from "./stage_fraud.ts";
@@ -34,8 +34,17 @@ export type AnalyticsConfig = Pick<
 >;
 
 /**
- * The enabled analytics stages (`ANALYTICS_STAGES`, default all), in order: sessions take the
- * per-user lock that features rely on, and fraud reads the user features written just before it.
+ * The enabled analytics stages (`ANALYTICS_STAGES`, default all), in this order:
+ * 1. features — its `user_features` write takes a row lock per user of the flush (in user order,
+ *    held to commit): flushes sharing a user serialise from here, others do not wait at all;
+ * 2. sessions — relies on those locks (without features it takes bucketed advisory locks itself);
+ * 3. fraud — reads the user features written just before;
+ * 4. inventory, orders, windows — the rows every flush in the same minute shares (products,
+ *    per-minute aggregates) come last, so a concurrent flush waits for them only for the short
+ *    tail of this one (`flushEvents` writes `agg_minute` after the stages for the same reason).
+ *    Orders hand their `agg_minute_dims` columns to windows: one sorted statement per table.
+ * Every stage writes its rows in key order and the order of stages is fixed, so concurrent
+ * flushes lock rows in one global order (no deadlocks).
  */
 export function analyticsStages(config: AnalyticsConfig): FlushStage[] {
   const on = new Set(config.analyticsStages);
@@ -46,23 +55,43 @@ export function analyticsStages(config: AnalyticsConfig): FlushStage[] {
     );
   }
   const stages: FlushStage[] = [];
-  if (on.has("windows")) {
-    stages.push(windowsStage({ botEventsPerMinute: config.botEventsPerMinute }));
+  // Each stage function is named after its stage (measurements report per stage by `name`).
+  const add = (name: string, stage: FlushStage) =>
+    stages.push(Object.defineProperty(stage, "name", { value: name }));
+  if (on.has("features")) add("features", featuresStage());
+  if (on.has("sessions")) {
+    add(
+      "sessions",
+      sessionsStage({
+        timeoutMs: config.sessionTimeoutS * 1000,
+        lockUsers: !on.has("features"),
+      }),
+    );
   }
-  if (on.has("orders")) stages.push(ordersStage());
-  if (on.has("sessions")) stages.push(sessionsStage({ timeoutMs: config.sessionTimeoutS * 1000 }));
-  if (on.has("features")) stages.push(featuresStage({ lockUsers: !on.has("sessions") }));
   if (on.has("fraud")) {
-    stages.push(fraudStage({
-      alertThreshold: config.fraudAlertThreshold,
-      highValueCents: config.fraudHighValueCents,
-      windowMs: config.fraudWindowS * 1000,
-      ipOrders: config.fraudIpOrders,
-      velocityOrders: config.fraudVelocityOrders,
-    }));
+    add(
+      "fraud",
+      fraudStage({
+        alertThreshold: config.fraudAlertThreshold,
+        highValueCents: config.fraudHighValueCents,
+        windowMs: config.fraudWindowS * 1000,
+        ipOrders: config.fraudIpOrders,
+        velocityOrders: config.fraudVelocityOrders,
+      }),
+    );
   }
   if (on.has("inventory")) {
-    stages.push(inventoryStage({ alertThreshold: config.inventoryAlertThreshold }));
+    add("inventory", inventoryStage({ alertThreshold: config.inventoryAlertThreshold }));
+  }
+  const handoff: OrderDimsHandoff | undefined = on.has("orders") && on.has("windows")
+    ? new WeakMap()
+    : undefined;
+  if (on.has("orders")) add("orders", ordersStage({ handoff }));
+  if (on.has("windows")) {
+    add(
+      "windows",
+      windowsStage({ botEventsPerMinute: config.botEventsPerMinute, orderDims: handoff }),
+    );
   }
   return stages;
 }

@@ -48,20 +48,22 @@ const MINUTE_MS = 60_000;
 /** Writes one batch atomically; see the module comment for what "exactly once" rests on. */
 export async function flushEvents(input: FlushInput, deps: FlushDeps): Promise<FlushResult> {
   const now = deps.now ?? Date.now;
-  const segmentOf = deps.segmentOf ?? (() => "unknown");
+  const segmentOf = memoize(deps.segmentOf ?? (() => "unknown"));
   const unique = uniqueById(input.events);
   return await deps.sql.begin(async (tx) => {
     const nowMs = now();
-    const insertedIds = unique.length > 0 ? await insertEvents(tx, unique) : new Set<string>();
-    const inserted = insertedIds.size === unique.length
+    const insertedIds = unique.length > 0 ? await insertEvents(tx, unique) : null;
+    const inserted = insertedIds === null
       ? unique
       : unique.filter((e) => insertedIds.has(e.event.eventId));
-    if (inserted.length > 0) await upsertAggregates(tx, inserted, segmentOf);
     const rejectedRows = input.rejects.length > 0 ? await insertRejects(tx, input.rejects) : [];
     let rejected = 0;
     let outOfRange = 0;
     for (const r of rejectedRows) r.kind === "invalid" ? rejected++ : outOfRange++;
     for (const stage of deps.stages ?? []) await stage({ tx, inserted, segmentOf, nowMs });
+    // The rows every concurrent flush of the same minute shares come last: a flush holds their
+    // locks only from here to its commit, so the others wait for that short tail, not its stages.
+    if (inserted.length > 0) await upsertAggregates(tx, inserted, segmentOf);
     const result: FlushResult = {
       received: input.events.length + input.rejects.length,
       stored: inserted.length,
@@ -73,6 +75,16 @@ export async function flushEvents(input: FlushInput, deps: FlushDeps): Promise<F
     await recordStats(tx, input, result, nowMs);
     return result;
   });
+}
+
+/** Per-flush cache of a user's segment: every stage asks for the same few thousand users. */
+function memoize(segmentOf: (userId: string) => string): (userId: string) => string {
+  const seen = new Map<string, string>();
+  return (userId) => {
+    let s = seen.get(userId);
+    if (s === undefined) seen.set(userId, s = segmentOf(userId));
+    return s;
+  };
 }
 
 /** First occurrence of each event id, sorted by id so concurrent flushes lock rows in one order. */
@@ -105,7 +117,11 @@ function attrsOf(e: Event): string | null {
   return attrs === null ? null : JSON.stringify(attrs);
 }
 
-async function insertEvents(tx: Tx, events: readonly AcceptedEvent[]): Promise<Set<string>> {
+/** The ids this statement inserted, or null when it inserted every one of `events`. */
+async function insertEvents(
+  tx: Tx,
+  events: readonly AcceptedEvent[],
+): Promise<Set<string> | null> {
   const n = events.length;
   const ids = new Array<string>(n), times = new Array<string>(n), types = new Array<string>(n);
   const users = new Array<string>(n), sessions = new Array<string>(n);
@@ -132,21 +148,24 @@ async function insertEvents(tx: Tx, events: readonly AcceptedEvent[]): Promise<S
     ips[i] = e.ipAddress ?? null;
     attrs[i] = attrsOf(e);
   }
-  const rows = await tx<{ event_id: string }[]>`
-    insert into events (event_id, event_time, event_type, user_id, session_id, product_id, category,
-                        price_cents, quantity, device_type, country, region, order_id, ip_address, attrs)
-    select id, t, ty, u, se, p, c, pr, q, d, co, r, o, ip, a::jsonb from unnest(
-      ${ids}::uuid[], ${times}::timestamptz[], ${types}::text[], ${users}::text[],
-      ${sessions}::text[], ${products}::text[], ${categories}::text[], ${prices}::bigint[],
-      ${quantities}::int[], ${devices}::text[], ${countries}::text[], ${regions}::text[],
-      ${orders}::text[], ${ips}::text[], ${attrs}::text[]) -- text, then jsonb: a jsonb[] parameter
-                                                          -- would be JSON-encoded a second time
-      as x(id, t, ty, u, se, p, c, pr, q, d, co, r, o, ip, a)
-    on conflict do nothing
-    returning event_id`;
-  const out = new Set<string>();
-  for (const r of rows) out.add(r.event_id);
-  return out;
+  const [row] = await tx<{ n: number; ids: string[] | null }[]>`
+    with ins as (
+      insert into events (event_id, event_time, event_type, user_id, session_id, product_id, category,
+                          price_cents, quantity, device_type, country, region, order_id, ip_address, attrs)
+      select id, t, ty, u, se, p, c, pr, q, d, co, r, o, ip, a::jsonb from unnest(
+        ${ids}::uuid[], ${times}::timestamptz[], ${types}::text[], ${users}::text[],
+        ${sessions}::text[], ${products}::text[], ${categories}::text[], ${prices}::bigint[],
+        ${quantities}::int[], ${devices}::text[], ${countries}::text[], ${regions}::text[],
+        ${orders}::text[], ${ips}::text[], ${attrs}::text[]) -- text, then jsonb: a jsonb[] parameter
+                                                            -- would be JSON-encoded a second time
+        as x(id, t, ty, u, se, p, c, pr, q, d, co, r, o, ip, a)
+      on conflict do nothing
+      returning event_id)
+    -- The ids only when some event was already stored: usually all are new, and one row is cheaper.
+    select count(*)::int as n, case when count(*) < ${n} then array_agg(event_id) end as ids
+    from ins`;
+  if (row!.n === n) return null;
+  return new Set(row!.ids ?? []);
 }
 
 /** One row of `agg_minute` as pre-aggregated in memory for one flush. */

@@ -34,7 +34,8 @@ interface OrderRow {
   cancelled: boolean;
 }
 
-interface Delta {
+/** Order columns to add to one `agg_minute_dims` row (event type "purchase"). */
+export interface OrderDimsDelta {
   bucket: number;
   category: string;
   device: string;
@@ -45,8 +46,20 @@ interface Delta {
   cancelledRevenue: number;
 }
 
+/**
+ * Hands the order columns from the orders stage to the windows stage of the same flush (keyed by
+ * the flush's `inserted` array), so `agg_minute_dims` is written by one sorted statement per flush:
+ * two statements on one table could lock its rows in two passes, and deadlock two flushes.
+ */
+export type OrderDimsHandoff = WeakMap<object, OrderDimsDelta[]>;
+
+export interface OrdersOptions {
+  /** Leave the `agg_minute_dims` order columns to the windows stage, which runs later. */
+  handoff?: OrderDimsHandoff;
+}
+
 /** The stage writing `orders` and the order columns of `agg_minute_dims`. */
-export function ordersStage(): FlushStage {
+export function ordersStage(options: OrdersOptions = {}): FlushStage {
   return async (ctx: FlushContext) => {
     const { tx, inserted, segmentOf } = ctx;
     const purchases = new Map<string, OrderLines>();
@@ -85,7 +98,7 @@ export function ordersStage(): FlushStage {
       }
     }
     if (purchases.size === 0 && cancels.size === 0) return;
-    const deltas = new Map<string, Delta>();
+    const deltas = new Map<string, OrderDimsDelta>();
     const delta = (r: OrderRow) => {
       const bucket = r.bucket!.getTime();
       const key = `${bucket}|${r.category}|${r.device_type}|${r.country}|${r.segment}`;
@@ -128,6 +141,8 @@ export function ordersStage(): FlushStage {
       for (const r of rows) {
         const mine = purchases.get(r.order_id)!;
         const first = r.lines === mine.lines;
+        // More lines of an order counted before change nothing here: no row to touch (and lock).
+        if (!first && !r.cancelled) continue;
         const d = delta(r);
         if (first) d.orders++;
         if (r.cancelled) {
@@ -156,6 +171,10 @@ export function ordersStage(): FlushStage {
       }
     }
     if (deltas.size === 0) return;
+    if (options.handoff) {
+      options.handoff.set(inserted, [...deltas.values()]);
+      return;
+    }
     const d = [...deltas.values()].sort((a, b) =>
       a.bucket - b.bucket || cmp(a.category, b.category) || cmp(a.device, b.device) ||
       cmp(a.country, b.country) || cmp(a.segment, b.segment)

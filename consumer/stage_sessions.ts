@@ -3,8 +3,11 @@
  * gaps are at most the inactivity timeout; the client's sessionId is kept for reference only.
  * Out-of-order arrival: a flush's events are cut into runs, then merged with every stored session
  * of the user within the timeout of a run; an event that bridges two stored sessions merges them
- * into the earlier one (the later one is deleted). Concurrent consumers serialise per user on a
- * transaction-scoped advisory lock (users hashed into 64 buckets), taken in sorted order.
+ * into the earlier one (the later one is deleted). Concurrent flushes must serialise per user:
+ * with the features stage on (the default), it runs first and its sorted `user_features` upsert
+ * holds a row lock on each of the flush's users until commit; only flushes sharing a user wait.
+ * Without it (`lockUsers`), a transaction-scoped advisory lock per bucket of users (64 buckets,
+ * sorted) is taken here, which serialises most concurrent flushes.
  */
 import type { Sql, Tx } from "../shared/mod.ts";
 import type { FlushContext, FlushStage } from "./flush_events.ts";
@@ -29,6 +32,11 @@ export async function lockUsers(tx: Tx, users: readonly string[]): Promise<void>
 export interface SessionsOptions {
   /** Inactivity that ends a session, in milliseconds (30 minutes by default). */
   timeoutMs: number;
+  /**
+   * Take the per-user (bucket) advisory locks here. Default true; `analyticsStages` turns it off
+   * when the features stage runs before this one and already holds the users' row locks.
+   */
+  lockUsers?: boolean;
 }
 
 interface Piece {
@@ -112,7 +120,7 @@ export function sessionsStage(options: SessionsOptions): FlushStage {
     const users = [...byUser.keys()].sort(cmp);
     const lo = users.map((u) => iso(byUser.get(u)![0]!.start - timeout));
     const hi = users.map((u) => iso(byUser.get(u)!.at(-1)!.last + timeout));
-    await lockUsers(tx, users);
+    if (options.lockUsers ?? true) await lockUsers(tx, users);
     const stored = await tx<SessionRow[]>`
       select s.session_id, s.user_id, s.started_at, s.last_at, s.events, s.page_views, s.purchases,
              s.entry_page, s.entry_page_at, s.exit_page, s.exit_page_at, s.device_type, s.country,

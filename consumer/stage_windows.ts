@@ -5,11 +5,22 @@
  */
 import { revenueCents } from "../shared/mod.ts";
 import type { FlushContext, FlushStage } from "./flush_events.ts";
-import { type AlertInput, cmp, insertAlerts, iso, minuteOf, upsertRow } from "./_analytics_util.ts";
+import type { OrderDimsHandoff } from "./stage_orders.ts";
+import {
+  type AlertInput,
+  cmp,
+  insertAlerts,
+  iso,
+  isoCache,
+  minuteOf,
+  upsertRow,
+} from "./_analytics_util.ts";
 
 export interface WindowsOptions {
   /** Events per user and minute from which the user is reported as bot-like. */
   botEventsPerMinute: number;
+  /** Order columns left by the orders stage (which then runs before this one) to write here. */
+  orderDims?: OrderDimsHandoff;
 }
 
 interface DimRow {
@@ -22,6 +33,9 @@ interface DimRow {
   events: number;
   units: number;
   revenue: number;
+  orders: number;
+  cancelledOrders: number;
+  cancelledRevenue: number;
 }
 
 interface GeoRow {
@@ -63,8 +77,11 @@ export function windowsStage(options: WindowsOptions): FlushStage {
     const geo = new Map<string, GeoRow>();
     const products = new Map<string, ProductRow>();
     const users = new Map<string, UserRow>();
+    const isoOf = isoCache();
+    let lastBucket = NaN, bk = ""; // the bucket as a key prefix, converted once per minute
     for (const { event: e, timeMs } of inserted) {
       const bucket = minuteOf(timeMs);
+      if (bucket !== lastBucket) bk = String(lastBucket = bucket);
       const category = e.category ?? "";
       const { country, region } = e.location;
       const segment = segmentOf(e.userId);
@@ -72,7 +89,7 @@ export function windowsStage(options: WindowsOptions): FlushStage {
       const units = e.quantity ?? 0;
       const d = upsertRow(
         dims,
-        `${bucket}|${e.eventType}|${category}|${e.deviceType}|${country}|${segment}`,
+        `${bk}|${e.eventType}|${category}|${e.deviceType}|${country}|${segment}`,
         () => ({
           bucket,
           type: e.eventType,
@@ -83,12 +100,15 @@ export function windowsStage(options: WindowsOptions): FlushStage {
           events: 0,
           units: 0,
           revenue: 0,
+          orders: 0,
+          cancelledOrders: 0,
+          cancelledRevenue: 0,
         }),
       );
       d.events++;
       d.units += units;
       d.revenue += revenue;
-      const g = upsertRow(geo, `${bucket}|${country}|${region}`, () => ({
+      const g = upsertRow(geo, `${bk}|${country}|${region}`, () => ({
         bucket,
         country,
         region,
@@ -104,7 +124,7 @@ export function windowsStage(options: WindowsOptions): FlushStage {
         const isCart = e.eventType === "add_to_cart";
         const isPurchase = e.eventType === "purchase";
         if (isView || isCart || isPurchase) {
-          const p = upsertRow(products, `${bucket}|${e.productId}`, () => ({
+          const p = upsertRow(products, `${bk}|${e.productId}`, () => ({
             bucket,
             productId: e.productId!,
             category,
@@ -123,7 +143,7 @@ export function windowsStage(options: WindowsOptions): FlushStage {
           }
         }
       }
-      const u = upsertRow(users, `${bucket}|${e.userId}`, () => ({
+      const u = upsertRow(users, `${bk}|${e.userId}`, () => ({
         bucket,
         userId: e.userId,
         device: e.deviceType,
@@ -135,29 +155,61 @@ export function windowsStage(options: WindowsOptions): FlushStage {
       u.events++;
     }
 
+    for (const o of options.orderDims?.get(inserted) ?? []) {
+      const r = upsertRow(
+        dims,
+        `${o.bucket}|purchase|${o.category}|${o.device}|${o.country}|${o.segment}`,
+        () => ({
+          bucket: o.bucket,
+          type: "purchase",
+          category: o.category,
+          device: o.device,
+          country: o.country,
+          segment: o.segment,
+          events: 0,
+          units: 0,
+          revenue: 0,
+          orders: 0,
+          cancelledOrders: 0,
+          cancelledRevenue: 0,
+        }),
+      );
+      r.orders += o.orders;
+      r.cancelledOrders += o.cancelledOrders;
+      r.cancelledRevenue += o.cancelledRevenue;
+    }
+    options.orderDims?.delete(inserted);
+
     const d = [...dims.values()].sort((a, b) =>
       a.bucket - b.bucket || cmp(a.type, b.type) || cmp(a.category, b.category) ||
       cmp(a.device, b.device) || cmp(a.country, b.country) || cmp(a.segment, b.segment)
     );
     await tx`
       insert into agg_minute_dims (bucket, event_type, category, device_type, country, segment,
-                                   events, units, revenue_cents)
-      select * from unnest(${d.map((r) => iso(r.bucket))}::timestamptz[],
+                                   events, units, revenue_cents, orders, cancelled_orders,
+                                   cancelled_revenue_cents)
+      select * from unnest(${d.map((r) => isoOf(r.bucket))}::timestamptz[],
         ${d.map((r) => r.type)}::text[], ${d.map((r) => r.category)}::text[],
         ${d.map((r) => r.device)}::text[], ${d.map((r) => r.country)}::text[],
         ${d.map((r) => r.segment)}::text[], ${d.map((r) => r.events)}::bigint[],
-        ${d.map((r) => r.units)}::bigint[], ${d.map((r) => r.revenue)}::bigint[])
+        ${d.map((r) => r.units)}::bigint[], ${d.map((r) => r.revenue)}::bigint[],
+        ${d.map((r) => r.orders)}::bigint[], ${d.map((r) => r.cancelledOrders)}::bigint[],
+        ${d.map((r) => r.cancelledRevenue)}::bigint[])
       on conflict (bucket, event_type, category, device_type, country, segment) do update set
         events = agg_minute_dims.events + excluded.events,
         units = agg_minute_dims.units + excluded.units,
-        revenue_cents = agg_minute_dims.revenue_cents + excluded.revenue_cents`;
+        revenue_cents = agg_minute_dims.revenue_cents + excluded.revenue_cents,
+        orders = agg_minute_dims.orders + excluded.orders,
+        cancelled_orders = agg_minute_dims.cancelled_orders + excluded.cancelled_orders,
+        cancelled_revenue_cents = agg_minute_dims.cancelled_revenue_cents +
+          excluded.cancelled_revenue_cents`;
 
     const g = [...geo.values()].sort((a, b) =>
       a.bucket - b.bucket || cmp(a.country, b.country) || cmp(a.region, b.region)
     );
     await tx`
       insert into agg_geo_minute (bucket, country, region, events, purchases, revenue_cents)
-      select * from unnest(${g.map((r) => iso(r.bucket))}::timestamptz[],
+      select * from unnest(${g.map((r) => isoOf(r.bucket))}::timestamptz[],
         ${g.map((r) => r.country)}::text[], ${g.map((r) => r.region)}::text[],
         ${g.map((r) => r.events)}::bigint[], ${g.map((r) => r.purchases)}::bigint[],
         ${g.map((r) => r.revenue)}::bigint[])
@@ -173,7 +225,7 @@ export function windowsStage(options: WindowsOptions): FlushStage {
       await tx`
         insert into agg_product_minute (bucket, product_id, category, views, carts, purchases,
                                         units, revenue_cents)
-        select * from unnest(${p.map((r) => iso(r.bucket))}::timestamptz[],
+        select * from unnest(${p.map((r) => isoOf(r.bucket))}::timestamptz[],
           ${p.map((r) => r.productId)}::text[], ${p.map((r) => r.category)}::text[],
           ${p.map((r) => r.views)}::bigint[], ${p.map((r) => r.carts)}::bigint[],
           ${p.map((r) => r.purchases)}::bigint[], ${p.map((r) => r.units)}::bigint[],
@@ -187,33 +239,39 @@ export function windowsStage(options: WindowsOptions): FlushStage {
     }
 
     const u = [...users.values()].sort((a, b) => a.bucket - b.bucket || cmp(a.userId, b.userId));
-    const totals = await tx<{ bucket: Date; user_id: string; events: number }[]>`
-      insert into active_user_minute (bucket, user_id, device_type, country, region, segment, events)
-      select * from unnest(${u.map((r) => iso(r.bucket))}::timestamptz[],
-        ${u.map((r) => r.userId)}::text[], ${u.map((r) => r.device)}::text[],
-        ${u.map((r) => r.country)}::text[], ${u.map((r) => r.region)}::text[],
-        ${u.map((r) => r.segment)}::text[], ${u.map((r) => r.events)}::int[])
-      on conflict (bucket, user_id) do update set
-        events = active_user_minute.events + excluded.events
-      returning bucket, user_id, events`;
-    await reportBots(ctx, users, totals, options.botEventsPerMinute);
+    // Returns only the user-minutes this flush carried across the bot threshold (usually none).
+    const threshold = options.botEventsPerMinute;
+    const crossed = await tx<{ bucket: Date; user_id: string; events: number }[]>`
+      with x as (
+        select * from unnest(${u.map((r) => isoOf(r.bucket))}::timestamptz[],
+          ${u.map((r) => r.userId)}::text[], ${u.map((r) => r.device)}::text[],
+          ${u.map((r) => r.country)}::text[], ${u.map((r) => r.region)}::text[],
+          ${u.map((r) => r.segment)}::text[], ${u.map((r) => r.events)}::int[])
+          as x(bucket, user_id, device_type, country, region, segment, events)),
+      up as (
+        insert into active_user_minute (bucket, user_id, device_type, country, region, segment,
+                                        events)
+        select * from x
+        on conflict (bucket, user_id) do update set
+          events = active_user_minute.events + excluded.events
+        returning bucket, user_id, events)
+      select up.bucket, up.user_id, up.events from up join x using (bucket, user_id)
+      where up.events >= ${threshold} and up.events - x.events < ${threshold}`;
+    await reportBots(ctx, crossed, threshold);
   };
 }
 
 /** A user is reported once per minute, by the flush that makes its count cross the threshold. */
 async function reportBots(
   ctx: FlushContext,
-  users: Map<string, UserRow>,
-  totals: readonly { bucket: Date; user_id: string; events: number }[],
+  crossed: readonly { bucket: Date; user_id: string; events: number }[],
   threshold: number,
 ): Promise<void> {
-  const bots: { bucket: number; userId: string; events: number }[] = [];
-  for (const t of totals) {
-    if (t.events < threshold) continue;
-    const bucket = t.bucket.getTime();
-    const added = users.get(`${bucket}|${t.user_id}`)?.events ?? 0;
-    if (t.events - added < threshold) bots.push({ bucket, userId: t.user_id, events: t.events });
-  }
+  const bots = crossed.map((t) => ({
+    bucket: t.bucket.getTime(),
+    userId: t.user_id,
+    events: t.events,
+  }));
   if (bots.length === 0) return;
   bots.sort((a, b) => a.bucket - b.bucket || cmp(a.userId, b.userId));
   const reason = (b: (typeof bots)[number]) =>
