@@ -40,6 +40,7 @@ const sql = createSql(config.databaseUrl, {
   max: config.dbPoolMax,
   statementTimeoutMs: config.dbStatementTimeoutMs,
   applicationName: "scalestream-api",
+  ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
 });
 
 if (Deno.args[0] === "apikey") {

@@ -1,0 +1,889 @@
+/**
+ * One ramp with a fixed number of consumers: a fresh fauxqs process, fresh queues, a fresh
+ * PostgreSQL schema, N consumer processes and the API process; then one producer process per step.
+ * Sampled every second: queue depth, stored count, consumers' `/metrics`, /proc of every process
+ * and of the PostgreSQL backends serving them. Ends by draining, optionally loading the HTTP API,
+ * draining again and reconciling the producers' ledgers with `GET /v1/pipeline/totals`.
+ */
+import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
+import type { LedgerTotals } from "../../producer/mod.ts";
+import {
+  createSql,
+  createSqsClient,
+  ensureQueues,
+  ensureSchema,
+  loadConfig,
+  migrate,
+  type Sql,
+  type SQSClient,
+} from "../../shared/mod.ts";
+import {
+  createProcessGroup,
+  freePort,
+  localPortsOf,
+  type Proc,
+  type ProcSample,
+  readProc,
+  repoPath,
+  waitForHttp,
+  waitForPort,
+} from "./_processes.ts";
+import {
+  addHistograms,
+  diffHistograms,
+  emptyHistogram,
+  type Histogram,
+  histogramQuantile,
+  parseCounter,
+  parseHistogram,
+} from "./prom_histogram.ts";
+import { judgeStep, knee, slope, type StepVerdict } from "./saturation.ts";
+import { profileProcess, type ProfileSummary, summarizeProfile } from "./cpu_profile.ts";
+import {
+  ingestLoad,
+  type IngestResult,
+  readLoad,
+  type ReadResult,
+  sseLoad,
+  type SseResult,
+} from "./http_load.ts";
+
+export interface RampOptions {
+  databaseUrl: string;
+  consumers: number;
+  /** Run the consumers as one `consume --workers N` supervisor instead of N processes. */
+  workersMode: boolean;
+  steps: number[];
+  stepDurationS: number;
+  drainTimeoutS: number;
+  /** Stop the ramp after the first step that was not sustained. */
+  stopAtSaturation: boolean;
+  producerFlags: string[];
+  seedBase: number;
+  logDir: string;
+  http?: HttpPhaseOptions;
+  /** CPU-profile the first consumer process during the step offering this rate. */
+  profileAtRate?: number;
+  signal: AbortSignal;
+  log: (line: string) => void;
+}
+
+export interface HttpPhaseOptions {
+  ingestDurationS: number;
+  ingestConcurrency: number;
+  batch: number;
+  readEndpoints: string[];
+  readDurationS: number;
+  readConnections: number;
+  sseClients: number;
+}
+
+export interface Percentiles {
+  p50: number;
+  p95: number;
+  p99: number;
+  count: number;
+}
+
+export interface StepResult {
+  offered: number;
+  durationS: number;
+  windowS: number;
+  /** Producer: events sent per second of its run, and sent/due. */
+  achieved: number;
+  accuracy: number;
+  producerMaxLagMs: number;
+  eventsPerMessage: number;
+  /** Events stored per second over the measurement window. */
+  consumerRate: number;
+  /** Events/s SQS acknowledged to the producer over the window (its metrics). */
+  acked: number;
+  /** Queue backlog (visible + in flight × events per message): growth, events/s; at the end, events. */
+  backlogSlope: number;
+  backlogEnd: number;
+  /** Events the producer generated that SQS had not acknowledged yet: growth and at the end. */
+  sendBacklogSlope: number;
+  sendBacklogEnd: number;
+  /** Event timestamp → commit, ms (consumers' histogram, interpolated in buckets). */
+  e2eMs: Percentiles;
+  /** One flush transaction, ms. */
+  flushMs: Percentiles;
+  meanFlushEvents: number;
+  /** CPU cores used (CPU seconds per second) by kind of process over the window. */
+  cpuCores: Record<string, number>;
+  /**
+   * Threads runnable but waiting for a CPU, by kind of process (schedstat run delay per second):
+   * above 0 when the machine's cores are oversubscribed, by this run or by other work.
+   */
+  cpuWaitCores: Record<string, number>;
+  /** Highest RSS sampled during the step, MiB, by kind of process (largest single process). */
+  peakRssMb: Record<string, number>;
+  /** Consumer CPU per stored event, µs (all consumer processes). */
+  consumerCpuUsPerEvent: number;
+  /** PostgreSQL backend CPU per stored event, µs. */
+  pgCpuUsPerEvent: number;
+  errors: { dbErrors: number; producerFailed: number; producerRetried: number };
+  verdict: StepVerdict;
+  /** CPU profile of the first consumer process during this step, when asked for. */
+  profile?: ProfileSummary & { file: string };
+}
+
+export interface DepthPoint {
+  t: number;
+  visible: number;
+  inflight: number;
+  stored: number;
+}
+
+export interface Reconciliation {
+  ok: boolean;
+  mismatches: string[];
+  expected: Record<string, unknown>;
+  totals: Record<string, unknown>;
+}
+
+export interface RampResult {
+  consumers: number;
+  steps: StepResult[];
+  knee: number | null;
+  saturatedAt: number | null;
+  depth: DepthPoint[];
+  /** Step boundaries on the depth series' time axis, seconds. */
+  stepMarks: { t: number; offered: number }[];
+  drain: { seconds: number; events: number; eventsPerS: number; complete: boolean };
+  http?: { ingest: IngestResult; reads: ReadResult[]; sse: SseResult };
+  reconciliation: Reconciliation;
+  /** Table + index bytes per raw event row, and of the per-minute aggregates, at the end. */
+  storage: { events: number; eventsBytes: number; bytesPerEvent: number; aggMinuteBytes: number };
+  processes: { name: string; cpuS: number; peakRssMb: number; exitCode: number | null }[];
+}
+
+interface Sample {
+  t: number;
+  visible: number;
+  inflight: number;
+  stored: number;
+  e2e: Histogram;
+  flush: Histogram;
+  flushSize: Histogram;
+  dbErrors: number;
+  proc: Map<string, ProcSample>;
+  pgCpuS: number;
+  pgWaitS: number;
+  /** The running producer's counters (from its /metrics), with the port they came from. */
+  producer?: { port: number; sent: number; acked: number };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function kindOf(name: string): string {
+  return name.replace(/-\d+$/, "");
+}
+
+/** Schemas of runs in progress, for an emergency cleanup (`dropOpenSchemas`). */
+const openSchemas = new Map<string, string>();
+
+/** Drops the schemas of runs that did not get to clean up (the run was cut short). */
+export async function dropOpenSchemas(): Promise<void> {
+  for (const [schema, url] of openSchemas) {
+    const admin = createSql(url, { max: 1 });
+    await admin.unsafe(`drop schema if exists ${schema} cascade`).catch(() => {});
+    await admin.end({ timeout: 2 }).catch(() => {});
+    openSchemas.delete(schema);
+  }
+}
+
+export async function runRamp(o: RampOptions): Promise<RampResult> {
+  const group = createProcessGroup();
+  const schema = `lt_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  openSchemas.set(schema, o.databaseUrl);
+  const suffix = crypto.randomUUID().slice(0, 8);
+  const admin = createSql(o.databaseUrl, { max: 1, applicationName: "scalestream-loadtest" });
+  let sql: Sql | undefined;
+  let sqs: SQSClient | undefined;
+  let stopSampler = false;
+  let samplerDone: Promise<void> = Promise.resolve();
+  try {
+    await ensureSchema(admin, schema);
+    sql = createSql(o.databaseUrl, {
+      max: 2,
+      searchPath: schema,
+      applicationName: "scalestream-loadtest",
+    });
+    await migrate(sql);
+
+    const sqsPort = freePort();
+    const fauxqs = group.deno(
+      "fauxqs",
+      repoPath("bench/loadtest/fauxqs_server.ts"),
+      [
+        String(sqsPort),
+      ],
+      {},
+      { logFile: `${o.logDir}/fauxqs.log` },
+    );
+    await waitForPort(sqsPort, 30_000, fauxqs);
+    const endpoint = `http://127.0.0.1:${sqsPort}`;
+    const queueName = `loadtest-${suffix}`;
+    const dlqName = `loadtest-${suffix}-dlq`;
+    const config = loadConfig({}, { sqsEndpoint: endpoint, queueName, dlqName });
+    sqs = createSqsClient(config);
+    const { queueUrl } = await ensureQueues(sqs, config);
+    const common: Record<string, string> = {
+      DATABASE_URL: o.databaseUrl,
+      DB_SCHEMA: schema,
+      SQS_ENDPOINT: endpoint,
+      SQS_QUEUE_NAME: queueName,
+      SQS_DLQ_NAME: dlqName,
+      SQS_CREATE_QUEUES: "false",
+      QUEUE_DEPTH_INTERVAL_MS: "0",
+      LOG_LEVEL: "warning",
+      LOG_FORMAT: "json",
+    };
+
+    // Consumers: N processes (or one supervisor of N), each serving /metrics on its health port.
+    const healthPorts: number[] = [];
+    const consumers: Proc[] = [];
+    let inspectPort: number | undefined;
+    if (o.workersMode) {
+      const base = freePort();
+      for (let i = 0; i < o.consumers; i++) healthPorts.push(base + i);
+      consumers.push(group.deno("consumers", repoPath("consumer/main.ts"), [
+        "consume",
+        "--workers",
+        String(o.consumers),
+      ], {
+        ...common,
+        WORKER_ID: `lt-${suffix}`,
+        CONSUMER_HEALTH_PORT: String(base),
+      }, { logFile: `${o.logDir}/consumers.log` }));
+    } else {
+      for (let i = 0; i < o.consumers; i++) {
+        const port = freePort();
+        healthPorts.push(port);
+        if (i === 0 && o.profileAtRate !== undefined) inspectPort = freePort();
+        consumers.push(group.deno(`consumer-${i + 1}`, repoPath("consumer/main.ts"), ["consume"], {
+          ...common,
+          WORKER_ID: `lt-${suffix}-${i + 1}`,
+          CONSUMER_HEALTH_PORT: String(port),
+        }, {
+          logFile: `${o.logDir}/consumer-${i + 1}.log`,
+          ...(i === 0 && inspectPort ? { denoFlags: [`--inspect=127.0.0.1:${inspectPort}`] } : {}),
+        }));
+      }
+    }
+    const apiPort = freePort();
+    const api = group.deno("api", repoPath("api/main.ts"), [], {
+      ...common,
+      PORT: String(apiPort),
+      HOST: "127.0.0.1",
+      API_RATE_LIMIT_RPS: "0",
+      API_KEYS: "",
+    }, { logFile: `${o.logDir}/api.log` });
+    const apiBase = `http://127.0.0.1:${apiPort}`;
+    for (const [i, port] of healthPorts.entries()) {
+      await waitForHttp(
+        `http://127.0.0.1:${port}/health`,
+        60_000,
+        consumers[o.workersMode ? 0 : i],
+      );
+    }
+    await waitForHttp(`${apiBase}/health`, 60_000, api);
+    o.log(`  stack up: fauxqs :${sqsPort}, ${o.consumers} consumer(s), API :${apiPort}`);
+
+    // Sampling, every second, until the run ends.
+    const samples: Sample[] = [];
+    const t0 = performance.now();
+    const pgCpu = pgCpuTracker(
+      sql,
+      () => group.list().filter((p) => !p.exited() && p.name !== "fauxqs").map((p) => p.pid),
+    );
+    const lastMetrics = new Map<number, string>();
+    let producerPort: number | undefined;
+    const takeSample = async (): Promise<Sample> => {
+      const [attrs, storedRows, scrapes, pg] = await Promise.all([
+        sqs!.send(
+          new GetQueueAttributesCommand({
+            QueueUrl: queueUrl,
+            AttributeNames: [
+              "ApproximateNumberOfMessages",
+              "ApproximateNumberOfMessagesNotVisible",
+            ],
+          }),
+        ),
+        sql!<{ n: number }[]>`select coalesce(sum(events), 0)::bigint as n from agg_minute`,
+        Promise.all(healthPorts.map(async (port) => {
+          try {
+            const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+            const text = await r.text();
+            lastMetrics.set(port, text);
+            return text;
+          } catch {
+            return lastMetrics.get(port) ?? ""; // a busy consumer: reuse its last scrape
+          }
+        })),
+        pgCpu.sample(),
+      ]);
+      let producer: Sample["producer"];
+      const pPort = producerPort;
+      if (pPort !== undefined) {
+        try {
+          const text = await (await fetch(`http://127.0.0.1:${pPort}/metrics`)).text();
+          producer = {
+            port: pPort,
+            sent: parseCounter(text, "scalestream_producer_events_total"),
+            acked: parseCounter(text, "scalestream_producer_events_acked_total"),
+          };
+        } catch { /* not listening yet, or gone */ }
+      }
+      let e2e = emptyHistogram(), flush = emptyHistogram(), flushSize = emptyHistogram();
+      let dbErrors = 0;
+      for (const text of scrapes) {
+        e2e = addHistograms(e2e, parseHistogram(text, "scalestream_e2e_latency_seconds"));
+        flush = addHistograms(
+          flush,
+          parseHistogram(text, "scalestream_consumer_flush_duration_seconds"),
+        );
+        flushSize = addHistograms(
+          flushSize,
+          parseHistogram(text, "scalestream_consumer_flush_size_events"),
+        );
+        dbErrors += parseCounter(text, "scalestream_consumer_db_errors_total");
+      }
+      const proc = new Map<string, ProcSample>();
+      for (const p of group.list()) {
+        const s = readProc(p.pid);
+        if (s) proc.set(p.name, s);
+      }
+      return {
+        t: (performance.now() - t0) / 1000,
+        visible: Number(attrs.Attributes?.ApproximateNumberOfMessages ?? 0),
+        inflight: Number(attrs.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+        stored: Number(storedRows[0]?.n ?? 0),
+        e2e,
+        flush,
+        flushSize,
+        dbErrors,
+        proc,
+        pgCpuS: pg.cpuS,
+        pgWaitS: pg.waitS,
+        ...(producer ? { producer } : {}),
+      };
+    };
+    samples.push(await takeSample());
+    samplerDone = (async () => {
+      while (!stopSampler) {
+        const next = performance.now() + 1000;
+        try {
+          samples.push(await takeSample());
+        } catch (err) {
+          o.log(`  sample failed: ${(err as Error).message}`);
+        }
+        await sleep(Math.max(0, next - performance.now()));
+      }
+    })();
+    const sampleAfter = async (t: number) => {
+      while (!samples.length || samples.at(-1)!.t < t) await sleep(100);
+      return samples.at(-1)!;
+    };
+
+    // The ramp.
+    const steps: StepResult[] = [];
+    const ledgers: LedgerTotals[] = [];
+    const stepMarks: { t: number; offered: number }[] = [];
+    const producerExits = new Map<string, number | null>();
+    for (const [i, offered] of o.steps.entries()) {
+      if (o.signal.aborted) throw new Error("Aborted");
+      const ledgerFile = `${o.logDir}/ledger-${o.consumers}c-${offered}.json`;
+      const tStart = (performance.now() - t0) / 1000;
+      stepMarks.push({ t: tStart, offered });
+      const producer = group.deno(
+        `producer-${i + 1}`,
+        repoPath("producer/main.ts"),
+        [
+          "--rate",
+          String(offered),
+          "--duration",
+          `${o.stepDurationS}s`,
+          "--seed",
+          String(o.seedBase + i),
+          "--ledger",
+          ledgerFile,
+          ...o.producerFlags,
+        ],
+        { ...common, PRODUCER_METRICS_PORT: String(producerPort = freePort()) },
+        { logFile: `${o.logDir}/producer-${o.consumers}c-${offered}.log`, captureStdout: true },
+      );
+      const killer = setTimeout(() => {
+        o.log(`  producer at ${offered}/s overran its time; stopping it`);
+        void group.stop(producer, 10_000);
+      }, (o.stepDurationS + 60) * 1000);
+      let profiling: Promise<StepResult["profile"]> | undefined;
+      if (inspectPort && offered === o.profileAtRate) {
+        const file = `${o.logDir}/consumer-1-${o.consumers}c-${offered}.cpuprofile`;
+        const port = inspectPort;
+        profiling = (async () => {
+          await sleep(Math.min(5, o.stepDurationS / 4) * 1000);
+          const profile = await profileProcess(port, Math.max(1, o.stepDurationS / 2));
+          await Deno.writeTextFile(file, JSON.stringify(profile));
+          return { ...summarizeProfile(profile), file };
+        })().catch((err) => {
+          o.log(`  CPU profile failed: ${(err as Error).message}`);
+          return undefined;
+        });
+      }
+      const onAbort = () => void group.stop(producer, 5_000);
+      o.signal.addEventListener("abort", onAbort);
+      const status = await producer.status;
+      clearTimeout(killer);
+      o.signal.removeEventListener("abort", onAbort);
+      if (o.signal.aborted) throw new Error("Aborted");
+      const tEnd = (performance.now() - t0) / 1000;
+      const out = (await producer.stdout!).trim().split("\n").at(-1) ?? "{}";
+      const summary = JSON.parse(out || "{}") as Record<string, number>;
+      if (status.code !== 0 && status.code !== 1) {
+        throw new Error(`Producer at ${offered}/s exited with ${status.code}; see its log`);
+      }
+      ledgers.push(JSON.parse(await Deno.readTextFile(ledgerFile)) as LedgerTotals);
+      producerExits.set(producer.name, status.signal ? null : status.code);
+      // The window: inside the producer's steady sending, past a warm-up, ending just before the
+      // producer stopped (so what it sent last and is still on its way does not count as missing).
+      await sampleAfter(tEnd);
+      const warmup = Math.min(5, o.stepDurationS / 4);
+      const from = pickSample(samples, tEnd - o.stepDurationS + warmup);
+      const last = samples.findLast((s) => s.t <= tEnd - 0.3 && s.t > from.t) ?? samples.at(-1)!;
+      const window = samples.filter((s) => s.t >= from.t && s.t <= last.t);
+      const step = measureStep({
+        offered,
+        durationS: o.stepDurationS,
+        summary,
+        from,
+        to: last,
+        window,
+      });
+      const profile = await profiling;
+      if (profile) step.profile = profile;
+      steps.push(step);
+      o.log(
+        `  step ${offered}/s: sent ${step.achieved}/s, acked ${step.acked}/s, stored ` +
+          `${step.consumerRate}/s, queue ${
+            step.backlogSlope >= 0 ? "+" : ""
+          }${step.backlogSlope}/s ` +
+          `(end ${step.backlogEnd}), unacked ${step.sendBacklogSlope >= 0 ? "+" : ""}` +
+          `${step.sendBacklogSlope}/s (end ${step.sendBacklogEnd}), ` +
+          `e2e p50/p95/p99 ${step.e2eMs.p50}/${step.e2eMs.p95}/${step.e2eMs.p99} ms → ${step.verdict}`,
+      );
+      if (o.stopAtSaturation && step.verdict !== "sustained") {
+        o.log(`  not sustained at ${offered}/s: the ramp stops here`);
+        break;
+      }
+    }
+
+    // Drain what is queued; its rate is the consumers' capacity under backlog.
+    const drain = await drainQueue(samples, sampleAfter, o.drainTimeoutS, o.signal);
+    o.log(`  drained ${drain.events} events in ${drain.seconds} s (${drain.eventsPerS}/s)`);
+
+    let http: RampResult["http"];
+    if (o.http) {
+      http = await httpPhase(apiBase, o.http, o.seedBase + 900, o.log, o.signal);
+      ledgers.push(http.ingest.ledger);
+      const again = await drainQueue(samples, sampleAfter, o.drainTimeoutS, o.signal);
+      drain.complete &&= again.complete;
+    }
+
+    const reconciliation = await reconcile(apiBase, ledgers);
+    o.log(
+      reconciliation.ok
+        ? "  reconciliation: exact"
+        : `  RECONCILIATION FAILED: ${reconciliation.mismatches.join("; ")}`,
+    );
+
+    const storage = await storageOf(sql);
+    const { knee: k, saturatedAt } = knee(steps);
+    stopSampler = true;
+    await samplerDone;
+    // Stop the consumers first (they drain), then the API and fauxqs.
+    const exitCodes = new Map<string, number | null>(producerExits);
+    for (const p of [...consumers, api, fauxqs]) {
+      const s = await group.stop(p, 35_000);
+      exitCodes.set(p.name, s.signal ? null : s.code);
+    }
+    const processes = summarizeProcesses(samples, exitCodes);
+    return {
+      consumers: o.consumers,
+      steps,
+      knee: k,
+      saturatedAt,
+      depth: samples.map((s) => ({
+        t: round(s.t, 1),
+        visible: s.visible,
+        inflight: s.inflight,
+        stored: s.stored,
+      })),
+      stepMarks,
+      drain,
+      ...(http ? { http } : {}),
+      reconciliation,
+      storage,
+      processes,
+    };
+  } finally {
+    stopSampler = true;
+    await samplerDone.catch(() => {});
+    await group.stopAll(10_000);
+    sqs?.destroy();
+    await sql?.end({ timeout: 2 }).catch(() => {});
+    await admin.unsafe(`drop schema if exists ${schema} cascade`).then(
+      () => openSchemas.delete(schema),
+      (err) => o.log(`  could not drop schema ${schema}: ${(err as Error).message}`),
+    );
+    await admin.end({ timeout: 2 }).catch(() => {});
+  }
+}
+
+function round(x: number, digits = 0): number {
+  return Number.isFinite(x) ? Number(x.toFixed(digits)) : NaN;
+}
+
+function pickSample(samples: Sample[], t: number): Sample {
+  return samples.find((s) => s.t >= t) ?? samples.at(-1)!;
+}
+
+function percentilesMs(h: Histogram): Percentiles {
+  return {
+    p50: round(histogramQuantile(h, 0.5) * 1000),
+    p95: round(histogramQuantile(h, 0.95) * 1000),
+    p99: round(histogramQuantile(h, 0.99) * 1000),
+    count: h.count,
+  };
+}
+
+function measureStep(o: {
+  offered: number;
+  durationS: number;
+  summary: Record<string, number>;
+  from: Sample;
+  to: Sample;
+  window: Sample[];
+}): StepResult {
+  const { from, to, summary } = o;
+  const dt = Math.max(to.t - from.t, 0.001);
+  const messages = summary.messages ?? 0;
+  const eventsPerMessage = messages > 0 ? (summary.acked ?? 0) / messages : 1;
+  const backlog = (s: Sample) => (s.visible + s.inflight) * eventsPerMessage;
+  const stored = to.stored - from.stored;
+  // The producer's counters, from the samples of this step's producer only.
+  const port = o.window.findLast((s) => s.producer)?.producer?.port;
+  const pw = o.window.filter((s) => s.producer && s.producer.port === port);
+  const p0 = pw[0]?.producer, p1 = pw.at(-1)?.producer;
+  const pdt = pw.length > 1 ? pw.at(-1)!.t - pw[0]!.t : 0;
+  const acked = p0 && p1 && pdt > 0 ? (p1.acked - p0.acked) / pdt : NaN;
+  const sendBacklog = pw.map((s) =>
+    [s.t, s.producer!.sent - s.producer!.acked] as [number, number]
+  );
+  const cpuCores: Record<string, number> = {};
+  const cpuWaitCores: Record<string, number> = {};
+  const peakRssMb: Record<string, number> = {};
+  let consumerCpuS = 0;
+  for (const [name, s] of to.proc) {
+    const before = from.proc.get(name);
+    const k = kindOf(name);
+    const cpu = s.cpuS - (before?.cpuS ?? s.cpuS);
+    if (k === "producer" && !before) continue;
+    cpuCores[k] = (cpuCores[k] ?? 0) + cpu / dt;
+    cpuWaitCores[k] = (cpuWaitCores[k] ?? 0) + (s.waitS - (before?.waitS ?? s.waitS)) / dt;
+    if (k === "consumer" || k === "consumers") consumerCpuS += cpu;
+  }
+  for (const s of o.window) {
+    for (const [name, p] of s.proc) {
+      const k = kindOf(name);
+      peakRssMb[k] = Math.max(peakRssMb[k] ?? 0, p.rssKb / 1024);
+    }
+  }
+  const pgCpuS = to.pgCpuS - from.pgCpuS;
+  cpuCores["postgres"] = pgCpuS / dt;
+  cpuWaitCores["postgres"] = (to.pgWaitS - from.pgWaitS) / dt;
+  for (const k of Object.keys(cpuCores)) cpuCores[k] = round(cpuCores[k]!, 2);
+  for (const k of Object.keys(cpuWaitCores)) cpuWaitCores[k] = round(cpuWaitCores[k]!, 2);
+  for (const k of Object.keys(peakRssMb)) peakRssMb[k] = round(peakRssMb[k]!);
+  const flushSize = diffHistograms(to.flushSize, from.flushSize);
+  const step: Omit<StepResult, "verdict"> = {
+    offered: o.offered,
+    durationS: o.durationS,
+    windowS: round(dt, 1),
+    achieved: round(summary.sentRate ?? 0),
+    accuracy: summary.accuracy ?? 0,
+    producerMaxLagMs: summary.maxLagMs ?? 0,
+    eventsPerMessage: round(eventsPerMessage, 1),
+    consumerRate: round(stored / dt),
+    acked: round(acked),
+    backlogSlope: round(slope(o.window.map((s) => [s.t, backlog(s)]))),
+    backlogEnd: round(backlog(to)),
+    sendBacklogSlope: round(slope(sendBacklog)),
+    sendBacklogEnd: round(sendBacklog.at(-1)?.[1] ?? NaN),
+    e2eMs: percentilesMs(diffHistograms(to.e2e, from.e2e)),
+    flushMs: percentilesMs(diffHistograms(to.flush, from.flush)),
+    meanFlushEvents: flushSize.count > 0 ? round(flushSize.sum / flushSize.count) : 0,
+    cpuCores,
+    cpuWaitCores,
+    peakRssMb,
+    consumerCpuUsPerEvent: stored > 0 ? round(consumerCpuS * 1e6 / stored, 1) : NaN,
+    pgCpuUsPerEvent: stored > 0 ? round(pgCpuS * 1e6 / stored, 1) : NaN,
+    errors: {
+      dbErrors: to.dbErrors - from.dbErrors,
+      producerFailed: summary.failed ?? 0,
+      producerRetried: summary.retried ?? 0,
+    },
+  };
+  return {
+    ...step,
+    verdict: judgeStep({
+      offered: step.offered,
+      achieved: step.achieved,
+      acked: Number.isFinite(step.acked) ? step.acked : step.achieved,
+      stored: step.consumerRate,
+      queueSlope: step.backlogSlope,
+      queueEnd: step.backlogEnd,
+      sendSlope: Number.isFinite(step.sendBacklogSlope) ? step.sendBacklogSlope : 0,
+      sendEnd: Number.isFinite(step.sendBacklogEnd) ? step.sendBacklogEnd : 0,
+    }),
+  };
+}
+
+async function drainQueue(
+  samples: Sample[],
+  sampleAfter: (t: number) => Promise<Sample>,
+  timeoutS: number,
+  signal: AbortSignal,
+) {
+  const start = samples.at(-1)!;
+  let last = start;
+  let stable = 0;
+  while (!signal.aborted && last.t - start.t < timeoutS) {
+    const s = await sampleAfter(last.t + 0.5);
+    stable = s.visible + s.inflight === 0 && s.stored === last.stored ? stable + 1 : 0;
+    last = s;
+    if (stable >= 2) break;
+  }
+  const seconds = Math.max(last.t - start.t, 0.001);
+  const events = last.stored - start.stored;
+  // The last two samples only confirmed that nothing moved any more.
+  const busy = Math.max(seconds - 2, 0.001);
+  return {
+    seconds: round(seconds, 1),
+    events,
+    eventsPerS: round(events / busy),
+    complete: stable >= 2,
+  };
+}
+
+async function httpPhase(
+  apiBase: string,
+  o: HttpPhaseOptions,
+  seed: number,
+  log: (line: string) => void,
+  signal: AbortSignal,
+) {
+  const sseDurationS = o.ingestDurationS + o.readEndpoints.length * o.readDurationS + 2;
+  log(
+    `  HTTP: ${o.sseClients} SSE clients for ${sseDurationS} s; ingestion ${o.ingestDurationS} s; ` +
+      `reads ${o.readEndpoints.join(", ")}`,
+  );
+  const ssePromise = sseLoad({
+    url: `${apiBase}/v1/stream`,
+    clients: o.sseClients,
+    durationS: sseDurationS,
+    signal,
+  });
+  await sleep(1000);
+  const ingest = await ingestLoad({
+    url: `${apiBase}/v1/events`,
+    durationS: o.ingestDurationS,
+    concurrency: o.ingestConcurrency,
+    batch: o.batch,
+    seed,
+  });
+  log(
+    `  POST /v1/events: ${ingest.requestsPerS} req/s, ${ingest.eventsPerS} events/s, ` +
+      `p50/p95/p99 ${ingest.latencyMs.p50}/${ingest.latencyMs.p95}/${ingest.latencyMs.p99} ms`,
+  );
+  const reads: ReadResult[] = [];
+  for (const path of o.readEndpoints) {
+    const r = await readLoad({
+      baseUrl: apiBase,
+      path,
+      connections: o.readConnections,
+      durationS: o.readDurationS,
+    });
+    reads.push(r);
+    log(
+      `  GET ${path}: ${r.requestsPerS} req/s, p50/p99 ${r.latencyMs.p50}/${r.latencyMs.p99} ms, ` +
+        `non-2xx ${r.non2xx}, errors ${r.errors}`,
+    );
+  }
+  const sse = await ssePromise;
+  log(
+    `  SSE: ${sse.connected}/${sse.clients} connected, frames/client median ` +
+      `${sse.framesPerClient.median}, max gap p99 ${sse.maxGapMs.p99} ms, ` +
+      `late (> ${sse.lateGapMs} ms) ${sse.clientsWithLateUpdate}`,
+  );
+  return { ingest, reads, sse };
+}
+
+/** Sums ledgers (the producer's totals file shape). */
+export function sumLedgers(ledgers: LedgerTotals[]): LedgerTotals {
+  const sum: LedgerTotals = {
+    accepted: 0,
+    unique: 0,
+    invalid: 0,
+    duplicates: 0,
+    tooNew: 0,
+    tooOld: 0,
+    failed: 0,
+    rejectedByApi: 0,
+    byType: {},
+    revenue: 0,
+  };
+  let cents = 0;
+  for (const l of ledgers) {
+    for (
+      const k of [
+        "accepted",
+        "unique",
+        "invalid",
+        "duplicates",
+        "tooNew",
+        "tooOld",
+        "failed",
+        "rejectedByApi",
+      ] as const
+    ) sum[k] += l[k] ?? 0;
+    for (const [t, n] of Object.entries(l.byType)) {
+      sum.byType[t as keyof LedgerTotals["byType"]] =
+        (sum.byType[t as keyof LedgerTotals["byType"]] ?? 0) + (n ?? 0);
+    }
+    cents += Math.round(l.revenue * 100);
+  }
+  sum.revenue = cents / 100;
+  return sum;
+}
+
+/** The README's reconciliation rule (section "Producer"), applied to summed ledgers. */
+export function compareWithTotals(
+  ledger: LedgerTotals,
+  totals: {
+    stored: number;
+    byType: Record<string, number>;
+    revenue: number;
+    rejected: number;
+    duplicates: number;
+    tooOld: number;
+    tooNew: number;
+  },
+): string[] {
+  const bad: string[] = [];
+  if (ledger.failed > 0) bad.push(`${ledger.failed} events failed to send: no exact comparison`);
+  const expectStored = ledger.unique - ledger.tooOld - ledger.tooNew;
+  if (totals.stored !== expectStored) bad.push(`stored ${totals.stored} ≠ ${expectStored}`);
+  const types = new Set([...Object.keys(ledger.byType), ...Object.keys(totals.byType)]);
+  for (const t of types) {
+    const a = totals.byType[t] ?? 0;
+    const b = ledger.byType[t as keyof LedgerTotals["byType"]] ?? 0;
+    if (a !== b) bad.push(`byType.${t} ${a} ≠ ${b}`);
+  }
+  if (Math.round(totals.revenue * 100) !== Math.round(ledger.revenue * 100)) {
+    bad.push(`revenue ${totals.revenue} ≠ ${ledger.revenue}`);
+  }
+  if (totals.rejected !== ledger.invalid) {
+    bad.push(`rejected ${totals.rejected} ≠ ${ledger.invalid}`);
+  }
+  if (totals.tooNew !== ledger.tooNew) bad.push(`tooNew ${totals.tooNew} ≠ ${ledger.tooNew}`);
+  if (totals.tooOld !== ledger.tooOld) bad.push(`tooOld ${totals.tooOld} ≠ ${ledger.tooOld}`);
+  if (totals.duplicates < ledger.duplicates) {
+    bad.push(`duplicates ${totals.duplicates} < ${ledger.duplicates}`);
+  }
+  return bad;
+}
+
+async function reconcile(apiBase: string, ledgers: LedgerTotals[]): Promise<Reconciliation> {
+  const expected = sumLedgers(ledgers);
+  const res = await fetch(`${apiBase}/v1/pipeline/totals`);
+  if (!res.ok) {
+    return {
+      ok: false,
+      mismatches: [`GET /v1/pipeline/totals answered ${res.status}: ${await res.text()}`],
+      expected: { ...expected },
+      totals: {},
+    };
+  }
+  const totals = await res.json();
+  const mismatches = compareWithTotals(expected, totals);
+  return { ok: mismatches.length === 0, mismatches, expected: { ...expected }, totals };
+}
+
+/**
+ * CPU of the PostgreSQL backends serving the given processes: their TCP client ports (from /proc)
+ * matched with `pg_stat_activity.client_port`. Backends are read from /proc too, so the shared
+ * server's other clients are not counted. Cumulative CPU seconds and run-queue wait seconds.
+ */
+function pgCpuTracker(sql: Sql, pids: () => number[]) {
+  const lastCpu = new Map<number, { cpuS: number; waitS: number }>();
+  const total = { cpuS: 0, waitS: 0 };
+  return {
+    async sample(): Promise<{ cpuS: number; waitS: number }> {
+      const ports = new Set<number>();
+      for (const pid of pids()) for (const p of localPortsOf(pid)) ports.add(p);
+      if (!ports.size) return { ...total };
+      const rows = await sql<{ pid: number }[]>`
+        select pid from pg_stat_activity where client_port = any(${[...ports]}::int[])`;
+      for (const { pid } of rows) {
+        const s = readProc(pid);
+        if (!s) continue;
+        const before = lastCpu.get(pid);
+        // A backend first seen now: count from here (its earlier CPU was start-up and migration).
+        if (before !== undefined) {
+          total.cpuS += Math.max(0, s.cpuS - before.cpuS);
+          total.waitS += Math.max(0, s.waitS - before.waitS);
+        }
+        lastCpu.set(pid, { cpuS: s.cpuS, waitS: s.waitS });
+      }
+      return { ...total };
+    },
+  };
+}
+
+async function storageOf(sql: Sql): Promise<RampResult["storage"]> {
+  const [row] = await sql<{ n: number; events_bytes: number; agg_bytes: number }[]>`
+    select (select count(*) from events)::bigint as n,
+           -- events is partitioned: its size is that of its partitions (tables and indexes)
+           (pg_total_relation_size('events') + coalesce((
+              select sum(pg_total_relation_size(inhrelid)) from pg_inherits
+              where inhparent = 'events'::regclass), 0))::bigint as events_bytes,
+           pg_total_relation_size('agg_minute')::bigint as agg_bytes`;
+  const n = Number(row?.n ?? 0);
+  const eventsBytes = Number(row?.events_bytes ?? 0);
+  return {
+    events: n,
+    eventsBytes,
+    bytesPerEvent: n > 0 ? Math.round(eventsBytes / n) : 0,
+    aggMinuteBytes: Number(row?.agg_bytes ?? 0),
+  };
+}
+
+function summarizeProcesses(samples: Sample[], exitCodes: Map<string, number | null>) {
+  const out = new Map<string, { cpuS: number; peakRssMb: number }>();
+  for (const s of samples) {
+    for (const [name, p] of s.proc) {
+      const o = out.get(name) ?? { cpuS: 0, peakRssMb: 0 };
+      o.cpuS = Math.max(o.cpuS, p.cpuS);
+      o.peakRssMb = Math.max(o.peakRssMb, p.hwmKb / 1024);
+      out.set(name, o);
+    }
+  }
+  return [...out].map(([name, o]) => ({
+    name,
+    cpuS: round(o.cpuS, 1),
+    peakRssMb: round(o.peakRssMb),
+    exitCode: exitCodes.get(name) ?? null,
+  }));
+}
