@@ -16,16 +16,7 @@ import {
   startEmbeddedPostgres,
   startEmbeddedSqs,
 } from "./shared/mod.ts";
-import {
-  analyticsStages,
-  createAlertDispatcher,
-  createConsumer,
-  createEnricher,
-  dimensionsOf,
-  loadDimensions,
-  startAnalyticsJobs,
-  startConsumerMetrics,
-} from "./consumer/mod.ts";
+import { createConsumerRuntime, dimensionsOf, loadDimensions } from "./consumer/mod.ts";
 import { apiOptionsFromConfig, createApiMetrics, createApp, pipelineTotals } from "./api/mod.ts";
 import {
   createEventSender,
@@ -75,40 +66,17 @@ const sqs = createSqsClient(config, env);
 const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
 log.info("Queue {queueUrl} with dead-letter queue {dlqUrl}", { queueUrl, dlqUrl });
 
-const enricher = createEnricher({
+// One metrics registry for the whole pipeline, served by the API at /metrics.
+const runtime = createConsumerRuntime({
   sql,
-  ttlMs: config.enrichCacheTtlMs,
-  maxEntries: config.enrichCacheMaxEntries,
-});
-// One registry for the whole pipeline, served by the API at /metrics.
-const metrics = startConsumerMetrics({
   sqs,
   queueUrl,
   dlqUrl,
-  stats: () => consumer.stats,
-  queueDepthIntervalMs: config.queueDepthIntervalMs,
-});
-const consumer = createConsumer({
-  sql: metrics.instrumentSql(sql),
-  sqs,
-  queueUrl,
   config,
   workerId: `dev-${Deno.pid}`,
-  enricher,
-  onFlush: metrics.onFlush,
-  stages: analyticsStages(config),
 });
-consumer.start();
-const analyticsJobs = startAnalyticsJobs({ sql }, config);
-const alerts = createAlertDispatcher({ sql }, {
-  webhooks: {
-    fraud: config.alertWebhookFraud,
-    inventory: config.alertWebhookInventory,
-    anomaly: config.alertWebhookAnomaly,
-  },
-  maxAttempts: config.alertMaxAttempts,
-});
-alerts.start();
+const { consumer, metrics } = runtime;
+runtime.start();
 
 const app = createApp({
   sql,
@@ -176,11 +144,8 @@ async function shutdown() {
   clearInterval(report);
   stopProducer.abort();
   await producing;
-  await consumer.stop();
-  await analyticsJobs.stop();
-  await alerts.stop();
+  await runtime.stop();
   await app.close();
-  metrics.stop();
   await server.shutdown();
   await sql.end({ timeout: 5 });
   sqs.destroy();

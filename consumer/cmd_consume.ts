@@ -5,13 +5,9 @@
  */
 import { parseArgs } from "node:util";
 import { createSqsClient, ensureQueues } from "../shared/mod.ts";
-import { createConsumer } from "./consumer.ts";
-import { startConsumerMetrics } from "./metrics.ts";
-import { createEnricher } from "./enrich.ts";
+import { createConsumerRuntime } from "./consumer_runtime.ts";
 import { startHealthServer } from "./health_server.ts";
 import { openDatabase, type Program, setupProgram } from "./_program.ts";
-import { analyticsStages, startAnalyticsJobs } from "./analytics_stages.ts";
-import { createAlertDispatcher } from "./alert_dispatcher.ts";
 
 const HELP = `Usage: deno task consume [--workers N]
 
@@ -50,45 +46,15 @@ async function consumeHere(program: Program): Promise<number> {
   const sqs = createSqsClient(config, Deno.env.toObject());
   const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
   const workerId = config.workerId ?? `${Deno.hostname()}-${Deno.pid}`;
-  const enricher = createEnricher({
-    sql,
-    ttlMs: config.enrichCacheTtlMs,
-    maxEntries: config.enrichCacheMaxEntries,
-  });
-  const metrics = startConsumerMetrics({
-    sqs,
-    queueUrl,
-    dlqUrl,
-    stats: () => consumer.stats,
-    queueDepthIntervalMs: config.queueDepthIntervalMs,
-  });
-  const consumer = createConsumer({
-    sql: metrics.instrumentSql(sql),
-    sqs,
-    queueUrl,
-    config,
-    workerId,
-    enricher,
-    onFlush: metrics.onFlush,
-    stages: analyticsStages(config),
-  });
-  const analyticsJobs = startAnalyticsJobs({ sql }, config);
-  const alerts = createAlertDispatcher({ sql }, {
-    webhooks: {
-      fraud: config.alertWebhookFraud,
-      inventory: config.alertWebhookInventory,
-      anomaly: config.alertWebhookAnomaly,
-    },
-    maxAttempts: config.alertMaxAttempts,
-  });
-  alerts.start();
+  const runtime = createConsumerRuntime({ sql, sqs, queueUrl, dlqUrl, config, workerId });
+  const { consumer, metrics } = runtime;
   const server = startHealthServer({
     consumer,
     sql,
     port: config.consumerHealthPort,
     metrics: metrics.text,
   });
-  consumer.start();
+  runtime.start();
 
   const { promise: done, resolve } = Promise.withResolvers<number>();
   let stopping = false;
@@ -104,10 +70,7 @@ async function consumeHere(program: Program): Promise<number> {
       log.error("Shutdown did not finish in time; exiting");
       Deno.exit(1);
     }, config.shutdownDeadlineMs + 3000);
-    await consumer.stop();
-    await analyticsJobs.stop();
-    await alerts.stop();
-    metrics.stop();
+    await runtime.stop();
     await server?.shutdown();
     await sql.end({ timeout: 2 });
     sqs.destroy();

@@ -71,3 +71,4 @@ export {
   E2E_LATE_AFTER_S,
   startConsumerMetrics,
 } from "./metrics.ts";
+export { type ConsumerRuntime, createConsumerRuntime } from "./consumer_runtime.ts";
