@@ -72,6 +72,9 @@ export function compileArgs(program: Program, out: string, excludes: string[] = 
   return [
     "compile",
     "--frozen",
+    // The project's node_modules (deno.json: "nodeModulesDir": "auto", for the lake's native
+    // DuckDB) would be embedded whole; from the global cache only the packages used are.
+    "--node-modules-dir=none",
     "--exclude-unused-npm",
     "--no-prompt",
     ...permissionsOf(program),
