@@ -106,6 +106,19 @@ const SETTINGS = {
   producerMetricsPort: ["PRODUCER_METRICS_PORT", int(0, 65_535).default(0)],
   queueDepthIntervalMs: ["QUEUE_DEPTH_INTERVAL_MS", int(0, 3_600_000).default(5000)],
 
+  // Data lake (issue 18): Parquet on S3 (fauxqs serves S3 locally), exported every interval.
+  lakeBucket: ["LAKE_BUCKET", z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/).default(
+    "scalestream-lake",
+  )],
+  /** S3 endpoint for fauxqs or another emulator; unset = AWS S3, or SQS_ENDPOINT when that is set. */
+  lakeS3Endpoint: ["LAKE_S3_ENDPOINT", z.string().url().optional()],
+  lakePrefix: ["LAKE_PREFIX", z.string().regex(/^([\w.-]+\/)*$/).default("")],
+  lakeCreateBucket: ["LAKE_CREATE_BUCKET", bool.default(true)],
+  lakeCacheDir: ["LAKE_CACHE_DIR", z.string().min(1).default(".lake-cache")],
+  /** 0 = the in-process export interval is off (a scheduler or `deno task export` runs it). */
+  lakeExportIntervalMs: ["LAKE_EXPORT_INTERVAL_MS", int(0, 86_400_000).default(60_000)],
+  lakeExportMaxRows: ["LAKE_EXPORT_MAX_ROWS", int(1, 10_000_000).default(200_000)],
+
   logLevel: [
     "LOG_LEVEL",
     z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
