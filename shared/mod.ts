@@ -49,6 +49,15 @@ export {
   unpackBody,
 } from "./message_codec.ts";
 export { migrate, MIGRATIONS_DIR, readMigrations } from "./migrate.ts";
+export {
+  type BatchCheck,
+  BatchCheckSchema,
+  BatchDifferenceSchema,
+  type CohortReport,
+  CohortReportSchema,
+  type ExperimentReport,
+  ExperimentReportSchema,
+} from "./lake_reports.ts";
 export { type EmbeddedService, startEmbeddedPostgres, startEmbeddedSqs } from "./local_stack.ts";
 export {
   Counter,
