@@ -17,7 +17,14 @@ import {
   startEmbeddedSqs,
 } from "./shared/mod.ts";
 import { createConsumerRuntime, dimensionsOf, loadDimensions } from "./consumer/mod.ts";
-import { apiOptionsFromConfig, createApiMetrics, createApp, pipelineTotals } from "./api/mod.ts";
+import {
+  apiOptionsFromConfig,
+  createApiMetrics,
+  createApp,
+  pipelineTotals,
+  registerLakeMetrics,
+} from "./api/mod.ts";
+import { createS3Client, ensureBucket } from "./lake/mod.ts";
 import {
   createEventSender,
   createGenerator,
@@ -77,6 +84,37 @@ const runtime = createConsumerRuntime({
 });
 const { consumer, metrics } = runtime;
 runtime.start();
+
+// The data lake on fauxqs's S3 (or LAKE_S3_ENDPOINT / AWS): export, batch view and reports on an
+// interval. DuckDB is loaded only here, on the first run.
+const s3 = createS3Client(config, env);
+if (config.lakeCreateBucket) await ensureBucket(s3, config.lakeBucket);
+registerLakeMetrics(metrics.registry, { sql });
+let lakeRun: Promise<unknown> | null = null;
+const lakeTimer = config.lakeExportIntervalMs > 0
+  ? setInterval(() => {
+    lakeRun ??= import("./lake/run_lake_jobs.ts")
+      .then(({ runLakeJobs }) =>
+        runLakeJobs({
+          sql,
+          s3,
+          bucket: config.lakeBucket,
+          prefix: config.lakePrefix,
+          cacheDir: config.lakeCacheDir,
+        }, { maxRows: config.lakeExportMaxRows })
+      )
+      .then((r) => {
+        if (r.export.rows > 0) {
+          log.info("Lake: exported {rows} events; batch view differences {differences}", {
+            rows: r.export.rows,
+            differences: r.checks.reduce((n, c) => n + c.differences, 0),
+          });
+        }
+      })
+      .catch((err) => log.error("Lake jobs failed: {error}", { error: String(err) }))
+      .finally(() => lakeRun = null);
+  }, config.lakeExportIntervalMs)
+  : undefined;
 
 const app = createApp({
   sql,
@@ -142,9 +180,12 @@ async function shutdown() {
   stopping = true;
   log.info("Stopping: producer, then consumer drain, then API and embedded services");
   clearInterval(report);
+  clearInterval(lakeTimer);
   stopProducer.abort();
   await producing;
   await runtime.stop();
+  await lakeRun;
+  s3.destroy();
   await app.close();
   await server.shutdown();
   await sql.end({ timeout: 5 });

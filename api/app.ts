@@ -35,6 +35,7 @@ import { metricsRoute, metricsText } from "./routes/metrics.ts";
 import { pipelineStatus, pipelineStatusRoute } from "./routes/pipeline_status.ts";
 import { pipelineTotals, pipelineTotalsRoute } from "./routes/pipeline_totals.ts";
 import { registerAnalyticsRoutes } from "./routes/analytics/register.ts";
+import { registerLakeRoutes } from "./routes/lake.ts";
 import { registerDashboard } from "./dashboard/mod.ts";
 
 const log = getLogger(["scalestream", "api"]);
@@ -174,6 +175,7 @@ export function createApp(deps: AppDeps): ApiApp {
   app.openapi(liveStreamRoute, (c) => liveStream(c, { poller: live }) as never);
 
   registerAnalyticsRoutes(app, { sql: deps.sql });
+  registerLakeRoutes(app, { sql: deps.sql });
   // The live dashboard (GET / and /assets/*): static, no key needed; it asks for one if required.
   registerDashboard(app);
 

@@ -25,6 +25,7 @@ import {
   createKeyStore,
   listApiKeys,
   parseScopes,
+  registerLakeMetrics,
   revokeApiKey,
 } from "./mod.ts";
 
@@ -110,6 +111,7 @@ async function serve(config: Config, sql: Sql) {
   const options = await apiOptionsFromConfig(config);
   const keyStore = createKeyStore({ keys: options.apiKeys, sql });
   const registry = createMetricsRegistry();
+  registerLakeMetrics(registry, { sql });
   if (await keyStore.open()) {
     log.warn(
       "NO API KEYS CONFIGURED: every /v1 route is open. Set API_KEYS or run `deno task apikey create`.",

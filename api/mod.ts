@@ -19,6 +19,7 @@ export { ApiProblem, type Problem } from "./problem.ts";
 export { type PipelineTotals, pipelineTotals } from "./routes/pipeline_totals.ts";
 export { type PipelineStatus, pipelineStatus } from "./routes/pipeline_status.ts";
 export { type EventStatus, eventStatus } from "./routes/event_status.ts";
+export { type LakeStatus, lakeStatus, registerLakeMetrics } from "./routes/lake.ts";
 export {
   type IngestResult,
   MAX_BODY_BYTES,
