@@ -28,6 +28,7 @@ import {
   type LedgerTotals,
   metaOf,
   parseDuration,
+  parseExperiment,
   parseMix,
   parseRateProfile,
   runProducer,
@@ -53,6 +54,9 @@ Simulation
   --users N           size of the shopper population (default 10000)
   --products N        size of the catalog (default 500)
   --seed N            seed of the simulation (default: random, logged and written to the ledger)
+  --experiment E      simulate an A/B test on checkout, NAME:LIFT[:TREATMENT_SHARE], e.g.
+                      checkout-button:0.2 (treatment converts 20% more; events carry
+                      properties.experiment and properties.variant; see docs/lake.md)
 
 Injections (fraction of events, 0 to <1, or a percentage like 2%)
   --fraud R           fraud scenarios: orders from one IP, high-value new users, far-away
@@ -89,6 +93,7 @@ const OPTIONS = {
   users: { type: "string" },
   products: { type: "string" },
   seed: { type: "string" },
+  experiment: { type: "string" },
   target: { type: "string" },
   "api-url": { type: "string" },
   ledger: { type: "string" },
@@ -246,6 +251,7 @@ async function produce(config: Config, values: Values): Promise<number> {
       users: positiveInt("users", values.users),
       products: positiveInt("products", values.products),
       mix,
+      ...(values.experiment ? { experiment: parseExperiment(values.experiment) } : {}),
     })
   );
   const source = wrap(() =>

@@ -29,9 +29,11 @@ export {
   type Generator,
   type GeneratorOptions,
   INVENTORY_USER,
+  parseExperiment,
   parseMix,
   type PlacedOrder,
   SESSION_TIMEOUT_MS,
+  type SimulatedExperiment,
 } from "./shopper_sessions.ts";
 export {
   createEventSource,

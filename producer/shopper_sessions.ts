@@ -37,6 +37,46 @@ export interface GeneratorOptions {
   medianDwellMs?: number;
   /** Sessions open at once (default a quarter of the users, at most 500). */
   concurrentSessions?: number;
+  /** Simulates an A/B test with a known effect on conversion (see {@linkcode SimulatedExperiment}). */
+  experiment?: SimulatedExperiment;
+}
+
+/**
+ * An A/B test on checkout. Every shopper is assigned, by a hash of the experiment's name and
+ * the user id, to "control" or "treatment", and all their events carry `properties.experiment`
+ * and `properties.variant`. The effect is known exactly: a fixed share of one arm's shoppers is
+ * never offered checkout (chosen by a second hash, independent of behaviour), so the treatment's
+ * conversion rate is `(1 + lift)` times the control's in expectation, whatever the base rate.
+ */
+export interface SimulatedExperiment {
+  name: string;
+  /** Relative lift of treatment over control in users who purchase: 0.2 = +20 %; > -1. */
+  lift: number;
+  /** Share of shoppers in treatment (default 0.5). */
+  treatmentShare?: number;
+}
+
+/** A uniform number in [0, 1) from a string (FNV-1a), for stable per-user assignment. */
+function hashUnit(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) / 4294967296;
+}
+
+/** Parses `NAME:LIFT[:SHARE]`, e.g. `checkout-button:0.2` or `checkout-button:0.2:0.3`. */
+export function parseExperiment(text: string): SimulatedExperiment {
+  const m = /^([\w.-]{1,64}):(-?\d+(?:\.\d+)?)(?::(\d*\.?\d+))?$/.exec(text.trim());
+  if (!m) throw new RangeError(`Invalid experiment "${text}": use NAME:LIFT[:TREATMENT_SHARE]`);
+  const lift = Number(m[2]);
+  const treatmentShare = m[3] === undefined ? 0.5 : Number(m[3]);
+  if (!(lift > -1)) throw new RangeError(`Experiment lift must be above -1, got "${m[2]}"`);
+  if (!(treatmentShare > 0 && treatmentShare < 1)) {
+    throw new RangeError(`Treatment share must be in (0, 1), got "${m[3]}"`);
+  }
+  return { name: m[1]!, lift, treatmentShare };
 }
 
 /** Default mix: mostly browsing, a few purchases, as in seed 002's volumes. */
@@ -162,6 +202,25 @@ export function createGenerator(options: GeneratorOptions = {}): Generator {
   const concurrency = options.concurrentSessions ??
     Math.max(1, Math.min(500, Math.ceil(users.length / 4)));
   const orderPrefix = `o-${(seed >>> 0).toString(36)}-`;
+  const experiment = options.experiment;
+  /** The shopper's arm of the simulated experiment, and whether they may check out at all. */
+  const arms = new Map<string, { variant: string; checkout: boolean }>();
+  function armOf(userId: string) {
+    let arm = arms.get(userId);
+    if (arm === undefined && experiment) {
+      const treatment =
+        hashUnit(`${experiment.name}:${userId}`) < (experiment.treatmentShare ?? 0.5);
+      // The arm with the lower rate offers checkout to a share of its shoppers only.
+      const lift = experiment.lift;
+      const share = lift >= 0 ? (treatment ? 1 : 1 / (1 + lift)) : (treatment ? 1 + lift : 1);
+      arm = {
+        variant: treatment ? "treatment" : "control",
+        checkout: hashUnit(`${experiment.name}:checkout:${userId}`) < share,
+      };
+      arms.set(userId, arm);
+    }
+    return arm;
+  }
   let orders = 0;
 
   const histories = new Map<string, UserHistory>();
@@ -334,7 +393,9 @@ export function createGenerator(options: GeneratorOptions = {}): Generator {
       mix.product_click * (s.category ? 1.5 : 1),
       s.viewing ? mix.add_to_cart * 3 : 0,
       s.cart.size > 0 ? mix.remove_from_cart * 2 : 0,
-      s.cart.size > 0 ? mix.purchase * conversion * 6 : 0,
+      s.cart.size > 0 && (armOf(s.user.userId)?.checkout ?? true)
+        ? mix.purchase * conversion * 6
+        : 0,
       // At most one cancellation and one review per session, and only about past orders.
       openOrders > 0 && !s.afterSales ? mix.order_cancelled * 0.6 : 0,
       s.history.bought.length > 0 && !s.afterSales ? mix.product_review * 0.8 : 0,
@@ -515,6 +576,10 @@ export function createGenerator(options: GeneratorOptions = {}): Generator {
       }
       s.steps++;
       s.lastMs = timeMs;
+      const arm = armOf(s.user.userId);
+      if (arm) {
+        e.properties = { ...e.properties, experiment: experiment!.name, variant: arm.variant };
+      }
       const meanSteps = SEGMENT_PROFILES[s.user.segment].meanSteps;
       const leaves = s.checkout.length === 0 &&
         random() < (e.eventType === "purchase" ? 0.5 : 1 / meanSteps);
