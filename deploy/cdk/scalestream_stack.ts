@@ -17,6 +17,7 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
+import { LakeConstruct } from "./lake_construct.ts";
 
 /** The container image of each program (deploy/Dockerfile targets). */
 export interface ScaleStreamImages {
@@ -290,6 +291,7 @@ export class ScaleStreamStack extends Stack {
         startPeriod: Duration.seconds(30),
       },
     });
+    new LakeConstruct(this, "Lake", { writers: [consumerTask] });
     const minConsumers = props.consumer?.minTasks ?? 1;
     const maxConsumers = props.consumer?.maxTasks ?? 20;
     this.consumerService = new ecs.FargateService(this, "ConsumerService", {
