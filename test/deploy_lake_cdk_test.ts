@@ -119,7 +119,7 @@ Deno.test("lake writers may put Parquet under events/ and are told the bucket", 
     PolicyDocument: {
       Statement: Match.arrayWith([
         Match.objectLike({
-          Action: Match.arrayWith(["s3:PutObject"]),
+          Action: "s3:PutObject",
           Resource: Match.objectLike({
             "Fn::Join": Match.arrayWith([Match.arrayWith(["/events/*"])]),
           }),

@@ -9,6 +9,7 @@ import { Aws, Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as athena from "aws-cdk-lib/aws-athena";
 import type * as ecs from "aws-cdk-lib/aws-ecs";
 import * as glue from "aws-cdk-lib/aws-glue";
+import * as iam from "aws-cdk-lib/aws-iam";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
 import { LAKE_COLUMNS, LAKE_PARTITION_KEYS } from "../../lake/mod.ts";
@@ -155,7 +156,13 @@ export class LakeConstruct extends Construct {
     });
 
     for (const task of props.writers ?? []) {
-      this.bucket.grantPut(task.taskRole, `${EVENTS_PREFIX}*`);
+      // Only PutObject: the export never reads, lists, tags or deletes (grantPut adds those).
+      task.taskRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ["s3:PutObject"],
+          resources: [this.bucket.arnForObjects(`${EVENTS_PREFIX}*`)],
+        }),
+      );
       this.configure(task);
     }
     for (const task of props.readers ?? []) {
