@@ -30,6 +30,7 @@ import {
   createGenerator,
   createLedger,
   createProducerMetrics,
+  parseExperiment,
   runProducer,
   type SentMeta,
   uniqueEvents,
@@ -67,7 +68,10 @@ const sql = createSql(databaseUrl, {
 await ensureSchema(sql, config.dbSchema);
 await migrate(sql);
 // The dimensions of the simulated shop, so enrichment finds its products and users.
-const generator = createGenerator({ seed: Date.now() % 1e9 });
+const generator = createGenerator({
+  seed: Date.now() % 1e9,
+  ...(config.producerExperiment ? { experiment: parseExperiment(config.producerExperiment) } : {}),
+});
 await loadDimensions(dimensionsOf(generator), { sql });
 const sqs = createSqsClient(config, env);
 const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);

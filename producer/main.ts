@@ -251,7 +251,9 @@ async function produce(config: Config, values: Values): Promise<number> {
       users: positiveInt("users", values.users),
       products: positiveInt("products", values.products),
       mix,
-      ...(values.experiment ? { experiment: parseExperiment(values.experiment) } : {}),
+      ...(values.experiment ?? config.producerExperiment
+        ? { experiment: parseExperiment(values.experiment ?? config.producerExperiment!) }
+        : {}),
     })
   );
   const source = wrap(() =>

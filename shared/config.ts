@@ -44,6 +44,8 @@ const SETTINGS = {
   // Producer (issue 3): the HTTP target, `--target http`.
   producerApiUrl: ["API_URL", z.string().url().default("http://127.0.0.1:8080")],
   producerApiKey: ["SCALESTREAM_API_KEY", z.string().min(1).optional()],
+  /** A simulated A/B test, NAME:LIFT[:TREATMENT_SHARE] (`deno task dev`; `--experiment` wins). */
+  producerExperiment: ["PRODUCER_EXPERIMENT", z.string().min(1).optional()],
 
   pollers: ["CONSUMER_POLLERS", int(1, 64).default(4)],
   waitTimeS: ["CONSUMER_WAIT_TIME_S", int(0, 20).default(20)],
@@ -107,9 +109,12 @@ const SETTINGS = {
   queueDepthIntervalMs: ["QUEUE_DEPTH_INTERVAL_MS", int(0, 3_600_000).default(5000)],
 
   // Data lake (issue 18): Parquet on S3 (fauxqs serves S3 locally), exported every interval.
-  lakeBucket: ["LAKE_BUCKET", z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/).default(
-    "scalestream-lake",
-  )],
+  lakeBucket: [
+    "LAKE_BUCKET",
+    z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/).default(
+      "scalestream-lake",
+    ),
+  ],
   /** S3 endpoint for fauxqs or another emulator; unset = AWS S3, or SQS_ENDPOINT when that is set. */
   lakeS3Endpoint: ["LAKE_S3_ENDPOINT", z.string().url().optional()],
   lakePrefix: ["LAKE_PREFIX", z.string().regex(/^([\w.-]+\/)*$/).default("")],

@@ -9,6 +9,8 @@ import dashboardJs from "./static/dashboard.js" with { type: "text" };
 import apiClientJs from "./static/api_client.js" with { type: "text" };
 import chartsJs from "./static/charts.js" with { type: "text" };
 import dashboardCss from "./static/dashboard.css" with { type: "text" };
+import lakePanelJs from "./static/lake_panel.js" with { type: "text" };
+import lakePanelCss from "./static/lake_panel.css" with { type: "text" };
 import uplotJs from "./vendor/uplot/uPlot.iife.min.js" with { type: "text" };
 import uplotCss from "./vendor/uplot/uPlot.min.css" with { type: "text" };
 
@@ -30,6 +32,8 @@ const ASSETS: Record<string, Asset> = {
   "api_client.js": { body: apiClientJs, type: JS, immutable: false },
   "charts.js": { body: chartsJs, type: JS, immutable: false },
   "dashboard.css": { body: dashboardCss, type: CSS, immutable: false },
+  "lake_panel.js": { body: lakePanelJs, type: JS, immutable: false },
+  "lake_panel.css": { body: lakePanelCss, type: CSS, immutable: false },
   [`uplot-${UPLOT_VERSION}.js`]: { body: uplotJs, type: JS, immutable: true },
   [`uplot-${UPLOT_VERSION}.css`]: { body: uplotCss, type: CSS, immutable: true },
 };
