@@ -1,54 +1,47 @@
 /**
- * The export on an interval inside a long-running process (`deno task dev`): one run at a time,
- * an error is logged and the next tick tries again (a failed run leaves a pending range that the
- * next run resumes). A leader-elected scheduler can call `exportToLake` itself instead.
+ * The export as a job for a long-running process's scheduler (the consumers' leader-elected
+ * maintenance loop): built once from the configuration, run per tick. A failed run leaves a
+ * pending range that the next run resumes, so a scheduler only has to log the error.
  */
-import { getLogger } from "../shared/mod.ts";
-import { type ExportDeps, type ExportResult, exportToLake } from "./export_events.ts";
+import type { Config, Sql } from "../shared/mod.ts";
+import { type ExportResult, exportToLake } from "./export_events.ts";
+import { createS3Client, ensureBucket, lakeS3Endpoint } from "./lake_s3.ts";
 
-const log = getLogger(["scalestream", "lake", "export"]);
-
-export interface LakeExporter {
-  /** Runs an export now (or waits for the one in progress) and returns its result. */
-  runNow(): Promise<ExportResult>;
-  /** Stops the interval and waits for a run in progress. */
-  stop(): Promise<void>;
+/** The export as a job a scheduler runs: the S3 client and settings from the configuration. */
+export interface LakeExportJob {
+  /** Exports until caught up; creates the bucket first on an emulator when configured to. */
+  run(signal?: AbortSignal): Promise<ExportResult>;
+  /** Releases the S3 client. */
+  close(): void;
 }
 
-/** Exports every `intervalMs` (the first run one interval after start). */
-export function startLakeExporter(
-  deps: ExportDeps,
-  options: { intervalMs: number; maxRows?: number; onExported?: (r: ExportResult) => void },
-): LakeExporter {
-  const abort = new AbortController();
-  let running: Promise<ExportResult> | null = null;
-  const runNow = (): Promise<ExportResult> => {
-    running ??= exportToLake(deps, {
-      ...(options.maxRows ? { maxRows: options.maxRows } : {}),
-      signal: abort.signal,
-    }).finally(() => running = null);
-    return running;
-  };
-  const timer = setInterval(() => {
-    if (running) return;
-    runNow().then((r) => {
-      if (r.rows > 0) {
-        log.info("Exported {rows} events in {objects} objects ({bytes} bytes) in {ms} ms", {
-          ...r,
-          ms: Math.round(r.ms),
-        });
-      }
-      options.onExported?.(r);
-    }).catch((err) => {
-      if (!abort.signal.aborted) log.error("Lake export failed: {error}", { error: String(err) });
-    });
-  }, options.intervalMs);
+/**
+ * Builds the export job from `config` (LAKE_BUCKET, LAKE_PREFIX, LAKE_S3_ENDPOINT or
+ * SQS_ENDPOINT, LAKE_EXPORT_MAX_ROWS): one line for a maintenance scheduler, e.g.
+ * `const lake = createLakeExportJob({ sql, config }); … await lake.run(signal)`.
+ */
+export function createLakeExportJob(deps: {
+  sql: Sql;
+  config: Config;
+  env?: Record<string, string | undefined>;
+}): LakeExportJob {
+  const { sql, config } = deps;
+  const s3 = createS3Client(config, deps.env ?? {});
+  let bucketReady: Promise<void> | null = null;
   return {
-    runNow,
-    async stop() {
-      clearInterval(timer);
-      abort.abort();
-      await running?.catch(() => {});
+    async run(signal) {
+      if (config.lakeCreateBucket && lakeS3Endpoint(config)) {
+        bucketReady ??= ensureBucket(s3, config.lakeBucket).catch((err) => {
+          bucketReady = null;
+          throw err;
+        });
+        await bucketReady;
+      }
+      return await exportToLake(
+        { sql, s3, bucket: config.lakeBucket, prefix: config.lakePrefix },
+        { maxRows: config.lakeExportMaxRows, ...(signal ? { signal } : {}) },
+      );
     },
+    close: () => s3.destroy(),
   };
 }

@@ -1,8 +1,9 @@
 /**
  * The data lake: committed raw events exported exactly once to Parquet on S3 in Hive partitions
  * (`events/dt=YYYY-MM-DD/hour=HH/`), mirrored locally for SQL. Everything exported here is plain
- * JavaScript (no native code, no files), so a consumer or scheduler may import it; the DuckDB
- * side (queries, batch view, cohorts, experiments) lives in `lake/main.ts`'s own modules.
+ * JavaScript (the export needs no native code and no file system), so a consumer or scheduler may
+ * import it; the DuckDB side (queries, batch view, cohorts, experiments) stays in the lake's own
+ * program, `lake/main.ts`, and its modules.
  */
 export {
   type ExportDeps,
@@ -12,7 +13,7 @@ export {
   exportToLake,
   readWatermark,
 } from "./export_events.ts";
-export { type LakeExporter, startLakeExporter } from "./lake_exporter.ts";
+export { createLakeExportJob, type LakeExportJob } from "./lake_exporter.ts";
 export {
   LAKE_COLUMNS,
   LAKE_PARTITION_KEYS,

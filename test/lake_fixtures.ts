@@ -54,7 +54,7 @@ export async function exportAll(
       results.push(r);
       return r.watermark >= target;
     },
-    60_000,
+    180_000,
     100,
   );
   if (!caughtUp) throw new Error(`The export did not reach batch "${target}"`);
