@@ -48,6 +48,15 @@ export {
   PoisonMessageError,
   unpackBody,
 } from "./message_codec.ts";
+export {
+  BILLING_CHUNK_BYTES,
+  billedBreakdown,
+  type BilledBreakdown,
+  billedChunks,
+  billedRequests,
+  messageBytes,
+  perMillionEvents,
+} from "./sqs_billing.ts";
 export { migrate, MIGRATIONS_DIR, readMigrations } from "./migrate.ts";
 export { type EmbeddedService, startEmbeddedPostgres, startEmbeddedSqs } from "./local_stack.ts";
 export {
