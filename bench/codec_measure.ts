@@ -64,7 +64,9 @@ for (const codec of codecs) {
   for (let r = 0; r < reps; r++) {
     const s = performance.now();
     out = bodies.map(codec.c);
-    const b64s = codec.name.startsWith("json") ? out.map(String) : out.map((o) => o.toString("base64"));
+    const b64s = codec.name.startsWith("json")
+      ? out.map(String)
+      : out.map((o) => o.toString("base64"));
     cBest = Math.min(cBest, performance.now() - s);
     const s2 = performance.now();
     for (const x of b64s) {
@@ -73,15 +75,24 @@ for (const codec of codecs) {
     }
     dBest = Math.min(dBest, performance.now() - s2);
   }
-  const wire = out.reduce((s, o) => s + (codec.name.startsWith("json") ? o.length : Math.ceil(o.length / 3) * 4), 0);
-  const maxWire = Math.max(...out.map((o) => codec.name.startsWith("json") ? o.length : Math.ceil(o.length / 3) * 4));
+  const wire = out.reduce(
+    (s, o) => s + (codec.name.startsWith("json") ? o.length : Math.ceil(o.length / 3) * 4),
+    0,
+  );
+  const maxWire = Math.max(
+    ...out.map((o) => codec.name.startsWith("json") ? o.length : Math.ceil(o.length / 3) * 4),
+  );
   rows.push(
     `| ${codec.name} | ${(wire / rawBytes).toFixed(3)} | ${perMessage} | ${
       (wire / 65536 / N * 1e6).toFixed(0)
     } | ${(cBest * 1000 / N).toFixed(2)} | ${(dBest * 1000 / N).toFixed(2)} | ${maxWire} |`,
   );
 }
-console.log(`${N} events, ${(rawBytes / N).toFixed(0)} bytes each as JSON; load ${Deno.loadavg().join(" ")}`);
-console.log("| codec | wire/raw (base64 incl.) | events per message | 64 KiB chunks per 10⁶ events | compress µs/event | decode µs/event (incl. JSON.parse) | largest body |");
+console.log(
+  `${N} events, ${(rawBytes / N).toFixed(0)} bytes each as JSON; load ${Deno.loadavg().join(" ")}`,
+);
+console.log(
+  "| codec | wire/raw (base64 incl.) | events per message | 64 KiB chunks per 10⁶ events | compress µs/event | decode µs/event (incl. JSON.parse) | largest body |",
+);
 console.log("|---|---|---|---|---|---|---|");
 for (const r of rows) console.log(r);

@@ -30,6 +30,8 @@ const HELP = `Usage: deno task loadtest [options]
                           /v1/metrics/funnel, /v1/top/products)
   --sse-clients N         concurrent /v1/stream clients (default 1000; quick 100)
   --producer-flags "…"    extra flags for every producer process (e.g. "--duplicates 1%")
+  --env KEY=VALUE         environment for every consumer, producer and API process (repeatable;
+                          e.g. --env PRODUCER_ENCODING=json --env CONSUMER_RECEIVE_LINGER_MS=0)
   --cpu-profile RATE      CPU-profile the first consumer process during the step at RATE
                           (V8 sampling profiler via --inspect; summary in the report)
   --label NAME            results directory suffix (default quick or ramp)
@@ -155,6 +157,7 @@ async function main(args: string[]): Promise<number> {
         "read-endpoints": { type: "string", default: DEFAULT_READS },
         "sse-clients": { type: "string" },
         "producer-flags": { type: "string", default: "" },
+        env: { type: "string", multiple: true, default: [] },
         label: { type: "string" },
         "cpu-profile": { type: "string" },
         out: { type: "string" },
@@ -194,6 +197,12 @@ async function main(args: string[]): Promise<number> {
     throw new UsageError("--cpu-profile needs separate consumer processes (not --workers)");
   }
   const producerFlags = values["producer-flags"].split(/\s+/).filter(Boolean);
+  const env: Record<string, string> = {};
+  for (const kv of values.env) {
+    const m = kv.match(/^([A-Z][A-Z0-9_]*)=(.*)$/);
+    if (!m) throw new UsageError(`--env must be KEY=VALUE, got "${kv}"`);
+    env[m[1]!] = m[2]!;
+  }
   const label = values.label ?? (quick ? "quick" : "ramp");
   if (!/^[\w.-]+$/.test(label)) {
     throw new UsageError(`--label must be a plain name, got "${label}"`);
@@ -259,6 +268,7 @@ async function main(args: string[]): Promise<number> {
           drainTimeoutS,
           stopAtSaturation: !values["no-stop"],
           producerFlags,
+          env,
           seedBase: 1000 * (i + 1),
           logDir,
           ...(http && i === consumerCounts.length - 1 ? { http } : {}),
@@ -295,6 +305,7 @@ async function main(args: string[]): Promise<number> {
       workers: values.workers,
       http,
       producerFlags,
+      env,
       profileAtRate,
     },
     machine,

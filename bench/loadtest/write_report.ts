@@ -210,6 +210,27 @@ export function reportMarkdown(r: LoadtestReport): string {
         } | ${s.errors.dbErrors} / ${s.errors.producerFailed} / ${s.errors.producerRetried} |`,
       );
     }
+    out.push(
+      "",
+      "SQS requests as billed (one per request and per 64 KiB chunk of messages sent or received), per million events over the step's window, from `scalestream_sqs_billed_requests_total`: the producer's per event acknowledged, the consumers' per event stored:",
+      "",
+      "| offered/s | billed per 10⁶ events | producer / consumers | sends | receives | empty receives | deletes | visibility | other | messages per receive | events per message | body / JSON bytes |",
+      "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+    );
+    for (const s of run.steps) {
+      const c = s.sqs;
+      if (!c) continue;
+      const b = c.perMillion;
+      out.push(
+        `| ${fmt(s.offered)} | **${fmt(c.billedPerMillion)}** | ${fmt(c.producerPerMillion)} / ${
+          fmt(c.consumerPerMillion)
+        } | ${fmt(b.sends)} | ${fmt(b.receives)} | ${fmt(b.emptyReceives)} | ${fmt(b.deletes)} | ${
+          fmt(b.visibility)
+        } | ${fmt(b.other)} | ${fmt(c.messagesPerReceive, 2)} | ${fmt(s.eventsPerMessage, 1)} | ${
+          fmt(c.compressionRatio, 3)
+        } |`,
+      );
+    }
     for (const s of run.steps.filter((x) => x.profile)) {
       const p = s.profile!;
       out.push(
