@@ -125,7 +125,11 @@ export interface Consumer {
 
 interface Inflight {
   msg: DecodedMessage;
-  /** When it arrived: a buffered message waits at most `flushMaxMs` for its flush. */
+  /**
+   * When it became receivable: a buffered message waits at most `flushMaxMs` for its flush, counted
+   * from here. Usually its receipt; after a receive linger, when it reached the queue during the
+   * linger, so waiting in the queue and in the buffer share one budget.
+   */
   receivedAtMs: number;
   /** When the visibility timeout of this message runs out unless extended. */
   visibleAtMs: number;
@@ -144,6 +148,22 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 const jitter = (ms: number) => ms / 2 + Math.random() * ms / 2;
+
+/**
+ * When the messages of a receive became receivable: the receipt itself, unless the poller lingered
+ * before it; then the earliest SentTimestamp among them, but no earlier than the linger's start
+ * (so a skewed SQS clock can shift it by at most one linger).
+ */
+function readyAt(messages: readonly Message[], lingerStartMs: number | undefined): number {
+  const nowMs = Date.now();
+  if (lingerStartMs === undefined) return nowMs;
+  let oldest = nowMs;
+  for (const m of messages) {
+    const sent = Number(m.Attributes?.SentTimestamp);
+    if (Number.isFinite(sent) && sent < oldest) oldest = sent;
+  }
+  return Math.min(nowMs, Math.max(lingerStartMs, oldest));
+}
 
 /** SQS returns at most ten messages per receive. */
 const MAX_RECEIVE = 10;
@@ -252,6 +272,8 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
   async function pollLoop(id: number) {
     const signal = pollAbort.signal;
     let failures = 0;
+    /** Set while the last receive was followed by a linger: when that linger began. */
+    let lingerStartMs: number | undefined;
     // The count drops in this function's own `finally`, i.e. in the same step as a decision to
     // retire: no two pollers retire on the strength of one surplus, and the last one never does.
     try {
@@ -297,7 +319,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
         }
         followBacklog(messages.length);
         try {
-          if (messages.length > 0) accept(messages);
+          if (messages.length > 0) accept(messages, readyAt(messages, lingerStartMs));
         } catch (err) {
           // A bug, not bad input (that is PoisonMessageError): the messages come back after their
           // visibility timeout, and polling goes on.
@@ -309,7 +331,10 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
         }
         if (messages.length > 0 && messages.length < MAX_RECEIVE && config.receiveLingerMs > 0) {
           // Partial: the queue is nearly empty; let it gather messages for the next receive.
+          lingerStartMs = Date.now();
           await sleep(config.receiveLingerMs, signal);
+        } else {
+          lingerStartMs = undefined;
         }
       }
     } finally {
@@ -317,7 +342,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
     }
   }
 
-  function accept(messages: Message[]) {
+  function accept(messages: Message[], readyAtMs = Date.now()) {
     const nowMs = Date.now();
     const window = {
       nowMs,
@@ -343,7 +368,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       const count = decoded.events.length + decoded.rejects.length;
       const entry: Inflight = {
         msg: decoded,
-        receivedAtMs: nowMs,
+        receivedAtMs: readyAtMs,
         visibleAtMs: nowMs + config.visibilityTimeoutS * 1000,
       };
       inflight.set(decoded.receiptHandle, entry);

@@ -171,6 +171,8 @@ export interface Reconciliation {
 
 export interface RampResult {
   consumers: number;
+  /** "baseline" or "this build" when the run compared settings side by side (--baseline-env). */
+  variant?: string;
   steps: StepResult[];
   knee: number | null;
   saturatedAt: number | null;
