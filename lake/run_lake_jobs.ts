@@ -3,24 +3,17 @@
  * and recompute the cohort and experiment reports. `deno task lake jobs` runs it once (a daily or
  * hourly scheduled task in production); `deno task dev` runs it on an interval.
  */
-import { type BatchCheck, getLogger, type Logger, type Sql } from "../shared/mod.ts";
-import type { S3Client } from "./lake_s3.ts";
+import { type BatchCheck, getLogger } from "../shared/mod.ts";
 import { type ExportResult, exportToLake, readWatermark } from "./export_events.ts";
-import { checkDay } from "./batch_view.ts";
+import { type BatchViewDeps, checkDay } from "./batch_view.ts";
 import { computeCohorts, computeExperiments, storeReport } from "./compute_reports.ts";
 import { openLakeDb } from "./duckdb_lake.ts";
 import { syncLake } from "./sync_lake.ts";
 
 const defaultLog = getLogger(["scalestream", "lake", "jobs"]);
 
-export interface LakeJobDeps {
-  sql: Sql;
-  s3: S3Client;
-  bucket: string;
-  prefix?: string;
-  cacheDir: string;
-  log?: Logger;
-}
+/** What the jobs need: the database, the lake's bucket and the local mirror. */
+export type LakeJobDeps = BatchViewDeps;
 
 export interface LakeJobResult {
   export: ExportResult;

@@ -56,13 +56,22 @@ export interface SimulatedExperiment {
   treatmentShare?: number;
 }
 
-/** A uniform number in [0, 1) from a string (FNV-1a), for stable per-user assignment. */
+/**
+ * A uniform number in [0, 1) from a string, for stable per-user assignment: FNV-1a, then
+ * MurmurHash3's finalizer, without which ids that differ in their last digit (`u-1`, `u-2`, …)
+ * split several standard deviations away from the intended share.
+ */
 function hashUnit(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return (h >>> 0) / 4294967296;
 }
 

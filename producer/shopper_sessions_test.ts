@@ -3,6 +3,7 @@ import { type Event, validateEvent } from "../shared/mod.ts";
 import {
   createGenerator,
   INVENTORY_USER,
+  parseExperiment,
   parseMix,
   SESSION_TIMEOUT_MS,
 } from "./shopper_sessions.ts";
@@ -211,4 +212,39 @@ Deno.test("a mix weight of 0 means that type is never generated; parseMix reject
   assert.throws(() => parseMix("page_view=x"), /Invalid mix entry/);
   assert.throws(() => parseMix("page_view=0"), /selects no event type/);
   assert.throws(() => createGenerator({ mix: { purchase: 1 } }), /needs page_view/);
+});
+
+Deno.test("a simulated experiment tags every shopper event and splits users evenly", () => {
+  const g = createGenerator({ seed: 5, users: 4000, experiment: parseExperiment("banner:0.2") });
+  const variants = new Map<string, string>();
+  for (let i = 0; i < 40_000; i++) {
+    const e = g.next(1_700_000_000_000 + i * 50);
+    const p = e.properties as Record<string, unknown> | undefined;
+    if (e.eventType === "inventory_update") {
+      assert.equal(p?.experiment, undefined);
+      continue;
+    }
+    assert.equal(p?.experiment, "banner");
+    const v = String(p?.variant);
+    assert.ok(v === "control" || v === "treatment");
+    // One user, one arm, on every event.
+    assert.equal(variants.get(e.userId) ?? v, v);
+    variants.set(e.userId, v);
+  }
+  const treated = [...variants.values()].filter((v) => v === "treatment").length;
+  const n = variants.size;
+  // Within 3.5 standard deviations of an even split.
+  assert.ok(Math.abs(treated - n / 2) < 3.5 * Math.sqrt(n) / 2, `${treated} of ${n}`);
+});
+
+Deno.test("parseExperiment() reads NAME:LIFT[:SHARE] and rejects what cannot be simulated", () => {
+  assert.deepEqual(parseExperiment("checkout:0.2"), {
+    name: "checkout",
+    lift: 0.2,
+    treatmentShare: 0.5,
+  });
+  assert.deepEqual(parseExperiment("x:-0.1:0.3"), { name: "x", lift: -0.1, treatmentShare: 0.3 });
+  assert.throws(() => parseExperiment("checkout"), RangeError);
+  assert.throws(() => parseExperiment("checkout:-1"), RangeError);
+  assert.throws(() => parseExperiment("checkout:0.2:1"), RangeError);
 });
