@@ -13,6 +13,7 @@ import {
   Gauge,
   type Registry,
   type Sql,
+  type Tx,
 } from "../../shared/mod.ts";
 import { ApiProblem, problemResponses } from "../problem.ts";
 
@@ -59,35 +60,39 @@ interface ExportRow {
   bytes: number;
 }
 
-/** Reads the lake's state; `null` fields when nothing was exported or checked yet. */
+/**
+ * Reads the lake's state in one read-only snapshot on one connection; `null` fields when nothing
+ * was exported or checked yet.
+ */
 export async function lakeStatus(deps: { sql: Sql }): Promise<LakeStatus> {
-  const { sql } = deps;
-  const [[state], [totals], [last], [pending], checks, reports] = await Promise.all([
-    sql<{ watermark: number }[]>`select watermark from lake_state`,
-    sql<{ rows: number; bytes: number }[]>`
+  return await deps.sql.begin("isolation level repeatable read read only", (tx) => readStatus(tx));
+}
+
+async function readStatus(sql: Tx): Promise<LakeStatus> {
+  const [state] = await sql<{ watermark: number }[]>`select watermark from lake_state`;
+  const [totals] = await sql<{ rows: number; bytes: number }[]>`
       select coalesce(sum(rows), 0)::bigint as rows, coalesce(sum(bytes), 0)::bigint as bytes
-      from lake_exports where state = 'committed'`,
-    sql<ExportRow[]>`
+      from lake_exports where state = 'committed'`;
+  const [last] = await sql<ExportRow[]>`
       select from_batch, to_batch, committed_at, rows, jsonb_array_length(objects) as objects, bytes
-      from lake_exports where state = 'committed' order by from_batch desc limit 1`,
-    sql<{ from_batch: number; to_batch: number; started_at: Date }[]>`
-      select from_batch, to_batch, started_at from lake_exports where state = 'pending'`,
-    sql<
-      {
-        day: Date;
-        checked_at: Date;
-        watermark: number;
-        keys: number;
-        differences: number;
-        lake_events: number;
-        details: unknown;
-      }[]
-    >`
+      from lake_exports where state = 'committed' order by from_batch desc limit 1`;
+  const [pending] = await sql<{ from_batch: number; to_batch: number; started_at: Date }[]>`
+      select from_batch, to_batch, started_at from lake_exports where state = 'pending'`;
+  const checks = await sql<
+    {
+      day: Date;
+      checked_at: Date;
+      watermark: number;
+      keys: number;
+      differences: number;
+      lake_events: number;
+      details: unknown;
+    }[]
+  >`
       select day, checked_at, watermark, keys, differences, lake_events, details
-      from lake_batch_checks order by day desc limit ${BATCH_CHECK_DAYS}`,
-    sql<{ kind: string; name: string; computed_at: Date }[]>`
-      select kind, name, computed_at from lake_reports order by kind, name`,
-  ]);
+      from lake_batch_checks order by day desc limit ${BATCH_CHECK_DAYS}`;
+  const reports = await sql<{ kind: string; name: string; computed_at: Date }[]>`
+      select kind, name, computed_at from lake_reports order by kind, name`;
   const parsedChecks = checks.map((c) =>
     BatchCheckSchema.parse({
       day: c.day.toISOString().slice(0, 10),
@@ -225,7 +230,12 @@ export function registerLakeRoutes<E extends Env>(app: OpenAPIHono<E>, deps: { s
  */
 export function registerLakeMetrics(registry: Registry, deps: { sql: Sql }): void {
   const { sql } = deps;
-  const read = async () => {
+  // One query per scrape: prom-client collects the three gauges at once, and they share it.
+  let inflight:
+    | Promise<{ differences: number; checked: number | null; exported: number | null }>
+    | null = null;
+  const read = () => inflight ??= query().finally(() => inflight = null);
+  const query = async () => {
     const [row] = await sql<
       { differences: number; checked: number | null; exported: number | null }[]
     >`

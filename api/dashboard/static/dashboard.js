@@ -497,6 +497,9 @@ async function refresh() {
       })),
     );
   });
+  // Awaited only inside the revenue panel: when a newer refresh aborts this one first, nothing
+  // else handles its AbortError, which would surface as an unhandled rejection on the page.
+  revenueLines.catch(() => {});
   await Promise.all([
     panel(client.traffic(f, signal), drawTraffic),
     panel(client.revenue(f, signal), (r) => {
