@@ -105,6 +105,9 @@ const SETTINGS = {
   // Monitoring (issue 7): the producer's own /metrics port (0 = off) and the queue-depth poll.
   producerMetricsPort: ["PRODUCER_METRICS_PORT", int(0, 65_535).default(0)],
   queueDepthIntervalMs: ["QUEUE_DEPTH_INTERVAL_MS", int(0, 3_600_000).default(5000)],
+  // Operations (issue 16): application metrics to CloudWatch as EMF lines on stdout (ECS sets it).
+  cloudwatchEmf: ["CLOUDWATCH_EMF", bool.default(false)],
+  cloudwatchEmfIntervalMs: ["CLOUDWATCH_EMF_INTERVAL_MS", int(1000, 3_600_000).default(60_000)],
 
   logLevel: [
     "LOG_LEVEL",

@@ -69,6 +69,14 @@ export {
   tracer,
 } from "./metrics.ts";
 export {
+  CONSUMER_EMF_METRICS,
+  EMF_METRIC,
+  EMF_NAMESPACE,
+  type EmfMetricSpec,
+  type EmfPublisher,
+  startEmfPublisher,
+} from "./emf_metrics.ts";
+export {
   createQueueDepthMonitor,
   type QueueDepth,
   type QueueDepthHooks,
