@@ -44,11 +44,14 @@ if (!sqsEndpoint) {
 let databaseUrl = base.databaseUrl;
 let poolMax = base.dbPoolMax;
 if (!databaseUrl) {
-  const pg = await startEmbeddedPostgres();
+  // On disk, not in memory: PGlite's in-memory file system holds every stored row in this process.
+  const dataDir = base.devDataDir;
+  if (!dataDir.startsWith("memory://")) await Deno.mkdir(dataDir, { recursive: true });
+  const pg = await startEmbeddedPostgres({ dataDir });
   embedded.push(pg);
   databaseUrl = pg.url;
   poolMax = 1; // PGlite is a single backend
-  log.info("Embedded PostgreSQL (PGlite) at {url}", { url: pg.url });
+  log.info("Embedded PostgreSQL (PGlite) at {url}, data in {dataDir}", { url: pg.url, dataDir });
 }
 const config = loadConfig(env, { sqsEndpoint, databaseUrl, dbPoolMax: poolMax });
 

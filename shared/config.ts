@@ -107,6 +107,11 @@ const SETTINGS = {
   queueDepthIntervalMs: ["QUEUE_DEPTH_INTERVAL_MS", int(0, 3_600_000).default(5000)],
   // Operations (issue 16): application metrics to CloudWatch as EMF lines on stdout (ECS sets it).
   cloudwatchEmf: ["CLOUDWATCH_EMF", bool.default(false)],
+  /**
+   * Where `deno task dev` keeps its embedded PostgreSQL (PGlite) data; "memory://" keeps it in
+   * memory, which grows with every event stored (issue 16).
+   */
+  devDataDir: ["DEV_DATA_DIR", z.string().min(1).default(".scalestream/pglite")],
   cloudwatchEmfIntervalMs: ["CLOUDWATCH_EMF_INTERVAL_MS", int(1000, 3_600_000).default(60_000)],
 
   logLevel: [
