@@ -4,6 +4,7 @@
  * real ones instead. Producer → SQS → consumer → PostgreSQL → API, until Ctrl-C.
  */
 import {
+  createClock,
   createSql,
   createSqsClient,
   type EmbeddedService,
@@ -77,6 +78,7 @@ const runtime = createConsumerRuntime({
   dlqUrl,
   config,
   workerId: `dev-${Deno.pid}`,
+  clock: createClock(config.clockSpec),
 });
 const { consumer, metrics } = runtime;
 runtime.start();

@@ -4,7 +4,7 @@
  * SIGTERM/SIGINT to them and exits once they have drained.
  */
 import { parseArgs } from "node:util";
-import { createSqsClient, ensureQueues, startEmfPublisher } from "../shared/mod.ts";
+import { createClock, createSqsClient, ensureQueues, startEmfPublisher } from "../shared/mod.ts";
 import { createConsumerRuntime } from "./consumer_runtime.ts";
 import { startHealthServer } from "./health_server.ts";
 import { openDatabase, type Program, setupProgram } from "./_program.ts";
@@ -46,7 +46,15 @@ async function consumeHere(program: Program): Promise<number> {
   const sqs = createSqsClient(config, Deno.env.toObject());
   const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
   const workerId = config.workerId ?? `${Deno.hostname()}-${Deno.pid}`;
-  const runtime = createConsumerRuntime({ sql, sqs, queueUrl, dlqUrl, config, workerId });
+  const runtime = createConsumerRuntime({
+    sql,
+    sqs,
+    queueUrl,
+    dlqUrl,
+    config,
+    workerId,
+    clock: createClock(config.clockSpec),
+  });
   const { consumer, metrics } = runtime;
   const server = startHealthServer({
     consumer,

@@ -26,6 +26,7 @@ export {
   type ConfigOverrides,
   loadConfig,
 } from "./config.ts";
+export { acceleratedClockSpec, type Clock, createClock, systemClock } from "./clock.ts";
 export { getLogger, type Logger, setupLogging, teardownLogging, withContext } from "./log.ts";
 export {
   createSql,
