@@ -36,6 +36,11 @@ export function createConsumerRuntime(deps: {
   workerId: string;
   /** The clock of event-time decisions and maintenance (default: the system clock). */
   clock?: Clock;
+  /**
+   * A pool of one connection for the maintenance lock (see maintenance_leader.ts); without one,
+   * `sql` itself, which only works for a one-connection pool (PGlite). The runtime ends it.
+   */
+  maintenanceSession?: Sql;
   /** Each maintenance round's report, when this process leads. */
   onMaintenance?: (report: MaintenanceReport) => void;
 }): ConsumerRuntime {
@@ -81,10 +86,8 @@ export function createConsumerRuntime(deps: {
   });
   alerts.start();
   const maintenance = config.maintenanceIntervalMs > 0
-    ? startMaintenanceLeader({ sql }, {
+    ? startMaintenanceLeader({ session: deps.maintenanceSession ?? sql }, {
       intervalMs: config.maintenanceIntervalMs,
-      // A one-connection pool (PGlite) has no connection to spare for the lock.
-      dedicatedConnection: config.dbPoolMax > 1,
       run: () =>
         runMaintenance({ sql, now, registry }, {
           retentionDays: config.retentionDays,
@@ -105,6 +108,7 @@ export function createConsumerRuntime(deps: {
     async stop() {
       await consumer.stop();
       await maintenance?.stop();
+      if (deps.maintenanceSession) await deps.maintenanceSession.end({ timeout: 2 });
       await analyticsJobs.stop();
       await alerts.stop();
       metrics.stop();

@@ -1,13 +1,13 @@
 /**
  * One maintenance leader among all consumers: each consumer process tries, every interval, to take
- * a session-level PostgreSQL advisory lock on a dedicated connection. The one that holds it runs
- * maintenance; the others keep trying. When the leader dies, PostgreSQL ends its session and frees
- * the lock, and the next consumer to try becomes the leader; when its connection breaks, it stops
- * leading until it takes the lock again. The key is per schema, so stacks sharing a database (and
- * tests) elect their own leaders.
+ * a session-level PostgreSQL advisory lock on a connection of its own (`session`, a pool of one
+ * connection). The one that holds it runs maintenance; the others keep trying. When the leader
+ * dies, PostgreSQL ends its session and frees the lock, and the next consumer to try becomes the
+ * leader. Before each round the leader checks in `pg_locks` that its session still holds the lock:
+ * a connection that broke and came back is a new session without it. The key is per schema, so
+ * stacks sharing a database (and tests) elect their own leaders.
  *
- * With a single-connection pool (PGlite in `deno task dev`) there is no connection to dedicate:
- * the lock is taken through the pool, whose one session is the process's own.
+ * With PGlite (`deno task dev`, one connection) the process's only pool is the session.
  */
 import { getLogger, type Sql } from "../shared/mod.ts";
 
@@ -27,75 +27,53 @@ export interface MaintenanceLeaderOptions {
   intervalMs: number;
   /** The work of one round, run only while leading. */
   run: () => Promise<unknown>;
-  /** Take the lock on a reserved connection (default true; false for a one-connection pool). */
-  dedicatedConnection?: boolean;
-  /** Called after each round with its result (logging, metrics, soak figures). */
+  /** Called after each round with its result (logging, soak figures). */
   onRound?: (result: unknown) => void;
 }
 
-type Session = Pick<Sql, "unsafe"> & { <T>(s: TemplateStringsArray, ...v: unknown[]): Promise<T> };
-
 /** Starts trying to lead; see the module comment. */
 export function startMaintenanceLeader(
-  deps: { sql: Sql },
+  deps: {
+    /** A pool of one connection (`max: 1`) used only for the lock: its session holds it. */
+    session: Sql;
+  },
   options: MaintenanceLeaderOptions,
 ): MaintenanceLeader {
-  const dedicated = options.dedicatedConnection ?? true;
-  let reserved: Awaited<ReturnType<Sql["reserve"]>> | undefined;
+  const { session } = deps;
   let leading = false;
   let stopped = false;
   let running: Promise<boolean> = Promise.resolve(false);
 
-  const session = (): Session => (reserved ?? deps.sql) as unknown as Session;
-
   async function acquire(): Promise<boolean> {
-    if (dedicated) reserved = await deps.sql.reserve();
     try {
-      const [row] = await session()<{ ok: boolean }[]>`
+      const [row] = await session<{ ok: boolean }[]>`
         select pg_try_advisory_lock(hashtext(current_schema() || '.scalestream.maintenance')) as ok`;
-      if (row?.ok) return true;
+      return row?.ok === true;
     } catch (err) {
       log.warn("Could not try the maintenance lock: {error}", { error: String(err) });
+      return false;
     }
-    reserved?.release();
-    reserved = undefined;
-    return false;
   }
 
-  /** The lock holds as long as its session answers (a dead session has released it). */
-  async function stillLeading(): Promise<boolean> {
+  /** The session is the lock's alone, so any advisory lock it holds is this one. */
+  async function stillHeld(): Promise<boolean> {
     try {
-      const [row] = await session()<{ held: boolean }[]>`
+      const [row] = await session<{ held: boolean }[]>`
         select exists (
           select 1 from pg_locks
-          where locktype = 'advisory' and pid = pg_backend_pid() and granted
-            and objid = (hashtext(current_schema() || '.scalestream.maintenance')::bigint
-                         & 4294967295)::oid) as held`;
+          where locktype = 'advisory' and pid = pg_backend_pid() and granted) as held`;
       return row?.held === true;
     } catch {
       return false;
     }
   }
 
-  async function loseLeadership(reason: string) {
-    log.warn("Lost the maintenance lead: {reason}", { reason });
-    leading = false;
-    // Ending the connection is what frees a lock whose session may still be alive.
-    const r = reserved;
-    reserved = undefined;
-    if (r) {
-      try {
-        await r`select pg_advisory_unlock_all()`;
-      } catch {
-        // the session is gone, and its lock with it
-      }
-      r.release();
-    }
-  }
-
   async function tickOnce(): Promise<boolean> {
     if (stopped) return false;
-    if (leading && !(await stillLeading())) await loseLeadership("its session ended");
+    if (leading && !(await stillHeld())) {
+      log.warn("Lost the maintenance lead: the session that held the lock ended");
+      leading = false;
+    }
     if (!leading) {
       leading = await acquire();
       if (leading) log.info("This process leads maintenance");
@@ -122,14 +100,11 @@ export function startMaintenanceLeader(
       if (leading) {
         leading = false;
         try {
-          await session()`
-            select pg_advisory_unlock(hashtext(current_schema() || '.scalestream.maintenance'))`;
+          await session`select pg_advisory_unlock_all()`;
         } catch {
           // the session is gone, and its lock with it
         }
       }
-      reserved?.release();
-      reserved = undefined;
     },
   };
 }

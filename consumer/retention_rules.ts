@@ -23,6 +23,8 @@ export interface RetentionRule {
   /** Why this long, for the operator reading docs/operations.md. */
   why: string;
   requires?: readonly RetentionRequirement[];
+  /** Tables whose rows go with this table's rows (children by foreign key). */
+  alsoPrunes?: readonly string[];
   /** Deletes at most `limit` rows that expired before `cutoff`; resolves to the number deleted. */
   prune(sql: Sql, cutoff: Date, limit: number): Promise<number>;
 }
@@ -125,6 +127,7 @@ export const DEFAULT_RETENTION_RULES: readonly RetentionRule[] = [
     table: "alerts",
     keepDays: 30 * DAY,
     why: "alerts with their outbox rows and delivery records; pending deliveries are never deleted",
+    alsoPrunes: ["alert_outbox", "alert_deliveries"],
     prune: pruneAlerts,
   },
   {
