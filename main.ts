@@ -79,6 +79,16 @@ const runtime = createConsumerRuntime({
   config,
   workerId: `dev-${Deno.pid}`,
   clock: createClock(config.clockSpec),
+  // PGlite's one connection is the session; a real PostgreSQL gets one connection of its own.
+  ...(poolMax > 1
+    ? {
+      maintenanceSession: createSql(databaseUrl, {
+        max: 1,
+        applicationName: "scalestream-maintenance",
+        ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
+      }),
+    }
+    : {}),
 });
 const { consumer, metrics } = runtime;
 runtime.start();

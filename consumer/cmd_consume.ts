@@ -4,7 +4,13 @@
  * SIGTERM/SIGINT to them and exits once they have drained.
  */
 import { parseArgs } from "node:util";
-import { createClock, createSqsClient, ensureQueues, startEmfPublisher } from "../shared/mod.ts";
+import {
+  createClock,
+  createSql,
+  createSqsClient,
+  ensureQueues,
+  startEmfPublisher,
+} from "../shared/mod.ts";
 import { createConsumerRuntime } from "./consumer_runtime.ts";
 import { startHealthServer } from "./health_server.ts";
 import { openDatabase, type Program, setupProgram } from "./_program.ts";
@@ -54,6 +60,12 @@ async function consumeHere(program: Program): Promise<number> {
     config,
     workerId,
     clock: createClock(config.clockSpec),
+    // One connection of its own: its session holds the maintenance leader's advisory lock.
+    maintenanceSession: createSql(config.databaseUrl!, {
+      max: 1,
+      applicationName: "scalestream-maintenance",
+      ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
+    }),
   });
   const { consumer, metrics } = runtime;
   const server = startHealthServer({

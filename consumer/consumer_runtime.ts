@@ -85,6 +85,10 @@ export function createConsumerRuntime(deps: {
     maxAttempts: config.alertMaxAttempts,
   });
   alerts.start();
+  if (config.maintenanceIntervalMs > 0 && !deps.maintenanceSession && config.dbPoolMax > 1) {
+    // A lock taken through a pool is held by whichever connection ran the query.
+    throw new TypeError("maintenanceSession is required with a pool of more than one connection");
+  }
   const maintenance = config.maintenanceIntervalMs > 0
     ? startMaintenanceLeader({ session: deps.maintenanceSession ?? sql }, {
       intervalMs: config.maintenanceIntervalMs,
