@@ -37,6 +37,7 @@ import {
 import { reconcile } from "../../producer/reconcile.ts";
 import { createRetentionRegistry, resolveRetention } from "../../consumer/retention_rules.ts";
 import { MAINTENANCE_CAPABILITIES } from "../../consumer/run_maintenance.ts";
+import { startPrivatePostgres } from "../../test/private_postgres.ts";
 import {
   freePort,
   queueEnv,
@@ -58,13 +59,14 @@ const { values } = parseArgs({
     consumers: { type: "string", default: "2" },
     quick: { type: "boolean", default: false },
     json: { type: "string" },
+    "private-postgres": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
   strict: true,
 });
 if (values.help) {
   console.log(
-    "Usage: deno task soak [--days 10] [--minutes 5] [--rate 300] [--consumers 2] [--quick] [--json FILE]",
+    "Usage: deno task soak [--days 10] [--minutes 5] [--rate 300] [--consumers 2] [--quick] [--json FILE] [--private-postgres]",
   );
   Deno.exit(0);
 }
@@ -95,7 +97,11 @@ const speed = Math.round((days * DAY_MS) / (minutes * 60_000));
 
 const logDir = await Deno.makeTempDir({ prefix: "scalestream-soak-" });
 const suffix = crypto.randomUUID().slice(0, 8);
-const databaseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/test";
+// A cluster of its own (initdb in a temporary directory) keeps a shared server's load out of the
+// figures; otherwise DATABASE_URL or the local PostgreSQL.
+const privatePg = values["private-postgres"] ? await startPrivatePostgres() : undefined;
+const databaseUrl = privatePg?.url ?? Deno.env.get("DATABASE_URL") ??
+  "postgres://postgres@127.0.0.1:5432/test";
 const schema = `soak_${suffix}`;
 const admin = createSql(databaseUrl, { max: 1 });
 await admin.unsafe(`create schema ${schema}`);
@@ -290,6 +296,7 @@ try {
   await sql.end({ timeout: 2 });
   await admin.unsafe(`drop schema if exists ${schema} cascade`).catch(() => {});
   await admin.end();
+  await privatePg?.destroy();
 }
 if (failure) {
   console.error(failure);
