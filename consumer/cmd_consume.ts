@@ -4,7 +4,13 @@
  * SIGTERM/SIGINT to them and exits once they have drained.
  */
 import { parseArgs } from "node:util";
-import { createSqsClient, ensureQueues } from "../shared/mod.ts";
+import {
+  createClock,
+  createSql,
+  createSqsClient,
+  ensureQueues,
+  startEmfPublisher,
+} from "../shared/mod.ts";
 import { createConsumerRuntime } from "./consumer_runtime.ts";
 import { startHealthServer } from "./health_server.ts";
 import { openDatabase, type Program, setupProgram } from "./_program.ts";
@@ -46,7 +52,21 @@ async function consumeHere(program: Program): Promise<number> {
   const sqs = createSqsClient(config, Deno.env.toObject());
   const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
   const workerId = config.workerId ?? `${Deno.hostname()}-${Deno.pid}`;
-  const runtime = createConsumerRuntime({ sql, sqs, queueUrl, dlqUrl, config, workerId });
+  const runtime = createConsumerRuntime({
+    sql,
+    sqs,
+    queueUrl,
+    dlqUrl,
+    config,
+    workerId,
+    clock: createClock(config.clockSpec),
+    // One connection of its own: its session holds the maintenance leader's advisory lock.
+    maintenanceSession: createSql(config.databaseUrl!, {
+      max: 1,
+      applicationName: "scalestream-maintenance",
+      ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
+    }),
+  });
   const { consumer, metrics } = runtime;
   const server = startHealthServer({
     consumer,
@@ -55,6 +75,14 @@ async function consumeHere(program: Program): Promise<number> {
     metrics: metrics.text,
   });
   runtime.start();
+  // CloudWatch (ECS): the same registry as EMF lines on stdout, which the awslogs driver ships.
+  const emf = config.cloudwatchEmf
+    ? startEmfPublisher({
+      registry: metrics.registry,
+      dimensions: { Service: "consumer" },
+      intervalMs: config.cloudwatchEmfIntervalMs,
+    })
+    : undefined;
 
   const { promise: done, resolve } = Promise.withResolvers<number>();
   let stopping = false;
@@ -71,6 +99,7 @@ async function consumeHere(program: Program): Promise<number> {
       Deno.exit(1);
     }, config.shutdownDeadlineMs + 3000);
     await runtime.stop();
+    await emf?.stop();
     await server?.shutdown();
     await sql.end({ timeout: 2 });
     sqs.destroy();

@@ -3,16 +3,23 @@
  * `deno task dev`: enrichment, metrics (with the queue-depth poller), the analytics stages, the
  * periodic analytics jobs and the alert dispatcher. `stop()` drains them in order.
  */
-import type { Config, Sql, SQSClient } from "../shared/mod.ts";
+import { type Clock, type Config, getLogger, type Sql, type SQSClient } from "../shared/mod.ts";
 import { type Consumer, createConsumer } from "./consumer.ts";
 import { startConsumerMetrics } from "./metrics.ts";
 import { createEnricher } from "./enrich.ts";
 import { analyticsStages, startAnalyticsJobs } from "./analytics_stages.ts";
 import { createAlertDispatcher } from "./alert_dispatcher.ts";
+import { type MaintenanceLeader, startMaintenanceLeader } from "./maintenance_leader.ts";
+import { type MaintenanceReport, runMaintenance } from "./run_maintenance.ts";
+import { createRetentionRegistry, resolveRetention } from "./retention_rules.ts";
+
+const log = getLogger(["scalestream", "maintenance"]);
 
 export interface ConsumerRuntime {
   consumer: Consumer;
   metrics: ReturnType<typeof startConsumerMetrics>;
+  /** The maintenance election (undefined with MAINTENANCE_INTERVAL_MS=0). */
+  maintenance: MaintenanceLeader | undefined;
   /** Starts the loop (the jobs and the dispatcher run from creation). */
   start(): void;
   /** Drains the consumer, then stops the jobs, the dispatcher and the metrics. */
@@ -27,8 +34,24 @@ export function createConsumerRuntime(deps: {
   dlqUrl: string;
   config: Config;
   workerId: string;
+  /** The clock of event-time decisions and maintenance (default: the system clock). */
+  clock?: Clock;
+  /**
+   * A pool of one connection for the maintenance lock (see maintenance_leader.ts); without one,
+   * `sql` itself, which only works for a one-connection pool (PGlite). The runtime ends it.
+   */
+  maintenanceSession?: Sql;
+  /** Each maintenance round's report, when this process leads. */
+  onMaintenance?: (report: MaintenanceReport) => void;
 }): ConsumerRuntime {
   const { sql, sqs, queueUrl, dlqUrl, config } = deps;
+  const now = deps.clock ?? Date.now;
+  // Fails at start-up, naming RETENTION_OVERRIDES, when an override names no table.
+  const registry = createRetentionRegistry();
+  resolveRetention(registry, {
+    retentionDays: config.retentionDays,
+    overrides: config.retentionOverrides,
+  });
   const enricher = createEnricher({
     sql,
     ttlMs: config.enrichCacheTtlMs,
@@ -47,11 +70,12 @@ export function createConsumerRuntime(deps: {
     queueUrl,
     config,
     workerId: deps.workerId,
+    now,
     enricher,
     onFlush: metrics.onFlush,
     stages: analyticsStages(config),
   });
-  const analyticsJobs = startAnalyticsJobs({ sql }, config);
+  const analyticsJobs = startAnalyticsJobs({ sql, now }, config);
   const alerts = createAlertDispatcher({ sql }, {
     webhooks: {
       fraud: config.alertWebhookFraud,
@@ -61,12 +85,34 @@ export function createConsumerRuntime(deps: {
     maxAttempts: config.alertMaxAttempts,
   });
   alerts.start();
+  if (config.maintenanceIntervalMs > 0 && !deps.maintenanceSession && config.dbPoolMax > 1) {
+    // A lock taken through a pool is held by whichever connection ran the query.
+    throw new TypeError("maintenanceSession is required with a pool of more than one connection");
+  }
+  const maintenance = config.maintenanceIntervalMs > 0
+    ? startMaintenanceLeader({ session: deps.maintenanceSession ?? sql }, {
+      intervalMs: config.maintenanceIntervalMs,
+      run: () =>
+        runMaintenance({ sql, now, registry }, {
+          retentionDays: config.retentionDays,
+          overrides: config.retentionOverrides,
+        }),
+      onRound: (r) => {
+        const report = r as MaintenanceReport;
+        log.info("Maintenance: {report}", { report: JSON.stringify(report) });
+        deps.onMaintenance?.(report);
+      },
+    })
+    : undefined;
   return {
     consumer,
     metrics,
+    maintenance,
     start: () => consumer.start(),
     async stop() {
       await consumer.stop();
+      await maintenance?.stop();
+      if (deps.maintenanceSession) await deps.maintenanceSession.end({ timeout: 2 });
       await analyticsJobs.stop();
       await alerts.stop();
       metrics.stop();
