@@ -29,7 +29,12 @@ import { ApiProblem, problemResponse, validationHook } from "./problem.ts";
 import { DOCS_HTML } from "./routes/docs.ts";
 import { eventStatus, eventStatusRoute } from "./routes/event_status.ts";
 import { health, healthRoute, ready, readyRoute } from "./routes/health.ts";
-import { ingestEvents, ingestEventsDoc, MAX_BODY_BYTES } from "./routes/ingest_events.ts";
+import {
+  ingestEvents,
+  ingestEventsDoc,
+  MAX_BODY_BYTES,
+  parseIngestBody,
+} from "./routes/ingest_events.ts";
 import { liveStream, liveStreamRoute } from "./routes/live_stream.ts";
 import { metricsRoute, metricsText } from "./routes/metrics.ts";
 import { pipelineStatus, pipelineStatusRoute } from "./routes/pipeline_status.ts";
@@ -157,14 +162,15 @@ export function createApp(deps: AppDeps): ApiApp {
 
   app.openAPIRegistry.registerPath(ingestEventsDoc);
   app.post("/v1/events", async (c) => {
-    let body: unknown;
+    let bytes: Uint8Array;
     try {
-      body = await c.req.json();
+      bytes = new Uint8Array(await c.req.arrayBuffer());
     } catch (err) {
       if (err instanceof HTTPException) throw err; // the body limit's 413
-      throw new ApiProblem(400, "The body is not valid JSON");
+      throw new ApiProblem(400, "The body could not be read");
     }
-    return c.json(await ingestEvents({ body }, { ingestor }), 202);
+    const items = parseIngestBody(bytes, c.req.header("content-type"));
+    return c.json(await ingestEvents({ items }, { ingestor }), 202);
   });
   app.openapi(eventStatusRoute, async (c) => {
     return c.json(await eventStatus(c.req.valid("param"), deps), 200);

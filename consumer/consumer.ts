@@ -73,7 +73,10 @@ export interface ConsumerStats {
   duplicates: number;
   rejected: number;
   outOfRange: number;
+  /** Messages left for the DLQ: undecodable, or failing their flush on their own. */
   poison: number;
+  /** Of `poison`: messages whose decoding failed with an error other than `PoisonMessageError`. */
+  decodeErrors: number;
   deleted: number;
   deleteFailures: number;
   flushErrors: number;
@@ -140,6 +143,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
     rejected: 0,
     outOfRange: 0,
     poison: 0,
+    decodeErrors: 0,
     deleted: 0,
     deleteFailures: 0,
     flushErrors: 0,
@@ -242,7 +246,17 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
         await sleep(jitter(Math.min(20_000, 200 * 2 ** failures)), signal);
         continue;
       }
-      if (messages.length > 0) accept(messages);
+      if (messages.length === 0) continue;
+      try {
+        accept(messages);
+      } catch (err) {
+        // accept() isolates each message; this is the last line, so the poller never dies.
+        stats.decodeErrors++;
+        log.error("Accepting {count} received messages failed: {error}", {
+          count: messages.length,
+          error: String(err).slice(0, 500),
+        });
+      }
     }
   }
 
@@ -259,13 +273,27 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       try {
         decoded = decodeMessage(m, window);
       } catch (err) {
-        if (!(err instanceof PoisonMessageError)) throw err;
-        void leaveForDlq(m.ReceiptHandle, Number(m.Attributes?.ApproximateReceiveCount ?? 1), err);
-        log.warn("Poison message {messageId} (receive {count}): {reason}", {
-          messageId: m.MessageId,
-          count: m.Attributes?.ApproximateReceiveCount ?? "?",
-          reason: err.message,
-        });
+        // Undecodable (poison), or a decoder failure nobody foresaw: either way only this message
+        // is set aside for the DLQ; nothing a message holds may end the loop or the process.
+        const error = err instanceof Error ? err : new Error(String(err));
+        const receiveCount = Number(m.Attributes?.ApproximateReceiveCount ?? 1);
+        if (!(err instanceof PoisonMessageError)) {
+          stats.decodeErrors++;
+          log.error(
+            "Decoding message {messageId} failed unexpectedly; leaving it for the DLQ: {error}",
+            {
+              messageId: m.MessageId,
+              error: `${error.name}: ${error.message}`.slice(0, 500),
+            },
+          );
+        } else {
+          log.warn("Poison message {messageId} (receive {count}): {reason}", {
+            messageId: m.MessageId,
+            count: m.Attributes?.ApproximateReceiveCount ?? "?",
+            reason: error.message,
+          });
+        }
+        void leaveForDlq(m.ReceiptHandle, Number.isFinite(receiveCount) ? receiveCount : 1, error);
         continue;
       }
       if (inflight.has(decoded.receiptHandle)) continue; // the same receipt twice: already held

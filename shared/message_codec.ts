@@ -5,6 +5,9 @@
  * that refuse them. Optionally the array is gzipped and base64-encoded, marked by an attribute.
  */
 import { gunzipSync, gzipSync } from "node:zlib";
+import { decodeUtf8, parseEventBatch, PoisonMessageError } from "./event_decode.ts";
+
+export { PoisonMessageError };
 
 /** Message attribute naming the body encoding. */
 export const ENCODING_ATTRIBUTE = "ss-encoding";
@@ -13,11 +16,11 @@ export const COUNT_ATTRIBUTE = "ss-count";
 
 export type BodyEncoding = "json" | "gzip+base64";
 
-/** A message body that can never be processed, whatever the retries; SQS moves it to the DLQ. */
-export class PoisonMessageError extends Error {
-  override name = "PoisonMessageError";
-  readonly code = "ERR_POISON_MESSAGE";
-}
+/**
+ * Largest body a gzip+base64 message may inflate to. SQS caps a body at 256 KiB, and JSON of
+ * events compresses about 10×; anything beyond this is a decompression bomb, not a batch.
+ */
+export const MAX_INFLATED_BYTES = 8 * 1024 * 1024;
 
 const NON_ASCII = /[\u0080-\uffff]/g;
 const HAS_NON_ASCII = /[\u0080-\uffff]/;
@@ -49,28 +52,26 @@ export function packBody(encoded: readonly string[], encoding: BodyEncoding = "j
 }
 
 /**
- * Decodes a message body into its untrusted event values. A single event object is accepted as a
- * one-element batch. Throws {@linkcode PoisonMessageError} when the body cannot be read at all.
+ * Decodes a message body into its untrusted event values through the shared decode path
+ * (`parseEventBatch`). A single event object is accepted as a one-element batch. Throws
+ * {@linkcode PoisonMessageError} when the body cannot be read at all.
  */
 export function unpackBody(body: string | undefined, encoding: string | undefined): unknown[] {
   if (body === undefined || body === "") throw new PoisonMessageError("Message body is empty");
   let json = body;
   if (encoding === "gzip+base64") {
+    let bytes: Uint8Array;
     try {
-      json = gunzipSync(Buffer.from(body, "base64")).toString("utf8");
+      bytes = gunzipSync(Buffer.from(body, "base64"), { maxOutputLength: MAX_INFLATED_BYTES });
     } catch (cause) {
-      throw new PoisonMessageError("Message body is not valid gzip+base64", { cause });
+      throw new PoisonMessageError(
+        `Message body is not valid gzip+base64 of at most ${MAX_INFLATED_BYTES} bytes`,
+        { cause },
+      );
     }
+    json = decodeUtf8(bytes);
   } else if (encoding !== undefined && encoding !== "json") {
-    throw new PoisonMessageError(`Unknown message encoding "${encoding}"`);
+    throw new PoisonMessageError(`Unknown message encoding "${encoding.slice(0, 40)}"`);
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch (cause) {
-    throw new PoisonMessageError("Message body is not valid JSON", { cause });
-  }
-  if (Array.isArray(value)) return value;
-  if (value !== null && typeof value === "object") return [value];
-  throw new PoisonMessageError("Message body is neither an event nor an array of events");
+  return parseEventBatch(json);
 }

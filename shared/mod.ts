@@ -18,6 +18,22 @@ export {
   validateEvent,
   type ValidationResult,
 } from "./event.ts";
+export {
+  checkInputLimits,
+  decodeEvent,
+  type DecodeResult,
+  decodeUtf8,
+  INPUT_LIMITS,
+  type InputLimits,
+  isUuid,
+  jsonChunks,
+  MAX_REJECT_PAYLOAD,
+  parseEventBatch,
+  printable,
+  rejectInfo,
+  type RejectInfo,
+  uuidFromBytes,
+} from "./event_decode.ts";
 export { applyEventAliases, EVENT_FIELD_ALIASES, EVENT_TYPE_ALIASES } from "./event_aliases.ts";
 export {
   type Config,
