@@ -4,7 +4,7 @@
  * SIGTERM/SIGINT to them and exits once they have drained.
  */
 import { parseArgs } from "node:util";
-import { createSqsClient, ensureQueues } from "../shared/mod.ts";
+import { createSqsClient, ensureQueues, retryAtStartup, settleWithin } from "../shared/mod.ts";
 import { createConsumerRuntime } from "./consumer_runtime.ts";
 import { startHealthServer } from "./health_server.ts";
 import { openDatabase, type Program, setupProgram } from "./_program.ts";
@@ -44,7 +44,9 @@ async function consumeHere(program: Program): Promise<number> {
   const sql = await openDatabase(program, "scalestream-consumer");
   if (!sql) return 2;
   const sqs = createSqsClient(config, Deno.env.toObject());
-  const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
+  const { queueUrl, dlqUrl } = await retryAtStartup("SQS", () => ensureQueues(sqs, config), {
+    maxMs: config.startupRetryMs,
+  });
   const workerId = config.workerId ?? `${Deno.hostname()}-${Deno.pid}`;
   const runtime = createConsumerRuntime({ sql, sqs, queueUrl, dlqUrl, config, workerId });
   const { consumer, metrics } = runtime;
@@ -66,13 +68,16 @@ async function consumeHere(program: Program): Promise<number> {
       deadlineMs: config.shutdownDeadlineMs,
     });
     // Last resort: the process exits even if something below hangs. Uncommitted messages return.
+    // Every step is bounded (runtime ≤ deadline + 1 s, then ≤ 1 s each), so this never fires.
     const hardExit = setTimeout(() => {
       log.error("Shutdown did not finish in time; exiting");
       Deno.exit(1);
-    }, config.shutdownDeadlineMs + 3000);
+    }, config.shutdownDeadlineMs + 5000);
     await runtime.stop();
-    await server?.shutdown();
-    await sql.end({ timeout: 2 });
+    if (server && !(await settleWithin(server.shutdown(), 1000))) {
+      log.warn("The health server did not close within 1 s");
+    }
+    await sql.end({ timeout: 1 });
     sqs.destroy();
     clearTimeout(hardExit);
     resolve(0);

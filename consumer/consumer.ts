@@ -633,8 +633,14 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       const late = new Promise<"late">((resolve) => {
         giveUp = setTimeout(() => resolve("late"), config.shutdownDeadlineMs + DEADLINE_GRACE_MS);
       });
+      // The last status row is written inside the same bound: with the database unreachable, the
+      // insert would otherwise wait for a connect timeout and overrun the deadline.
+      const drainAndReport = drain().then(async () => {
+        clearInterval(statusTimer);
+        if (statusTimer !== undefined) await reportStatus();
+      });
       try {
-        const outcome = await Promise.race([drain(), late]);
+        const outcome = await Promise.race([drainAndReport, late]);
         if (outcome === "late") {
           log.warn("Consumer {workerId} stopped with {flushes} flushes still running", {
             workerId: deps.workerId,
@@ -648,7 +654,6 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
         clearInterval(heartbeatTimer);
         clearInterval(statusTimer);
       }
-      if (statusTimer !== undefined) await reportStatus();
       log.info("Consumer {workerId} stopped: {stored} stored, {duplicates} duplicates skipped", {
         workerId: deps.workerId,
         stored: stats.stored,

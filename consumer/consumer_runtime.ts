@@ -3,19 +3,27 @@
  * `deno task dev`: enrichment, metrics (with the queue-depth poller), the analytics stages, the
  * periodic analytics jobs and the alert dispatcher. `stop()` drains them in order.
  */
-import type { Config, Sql, SQSClient } from "../shared/mod.ts";
+import { type Config, getLogger, settleWithin, type Sql, type SQSClient } from "../shared/mod.ts";
 import { type Consumer, createConsumer } from "./consumer.ts";
 import { startConsumerMetrics } from "./metrics.ts";
 import { createEnricher } from "./enrich.ts";
 import { analyticsStages, startAnalyticsJobs } from "./analytics_stages.ts";
 import { createAlertDispatcher } from "./alert_dispatcher.ts";
 
+const log = getLogger(["scalestream", "consumer", "runtime"]);
+
+/** Past the shutdown deadline, how long the companions may still take (the consumer's grace). */
+const COMPANIONS_GRACE_MS = 1000;
+
 export interface ConsumerRuntime {
   consumer: Consumer;
   metrics: ReturnType<typeof startConsumerMetrics>;
   /** Starts the loop (the jobs and the dispatcher run from creation). */
   start(): void;
-  /** Drains the consumer, then stops the jobs, the dispatcher and the metrics. */
+  /**
+   * Drains the consumer and stops the jobs, the dispatcher and the metrics, all within the
+   * shutdown deadline (plus a short grace), whether or not the database answers.
+   */
   stop(): Promise<void>;
 }
 
@@ -66,9 +74,14 @@ export function createConsumerRuntime(deps: {
     metrics,
     start: () => consumer.start(),
     async stop() {
-      await consumer.stop();
-      await analyticsJobs.stop();
-      await alerts.stop();
+      const boundMs = config.shutdownDeadlineMs + COMPANIONS_GRACE_MS;
+      const companions = Promise.all([analyticsJobs.stop(), alerts.stop()]);
+      const [, inTime] = await Promise.all([consumer.stop(), settleWithin(companions, boundMs)]);
+      if (!inTime) {
+        log.warn(
+          "Analytics jobs or alert delivery still running at the shutdown deadline; leaving them",
+        );
+      }
       metrics.stop();
     },
   };

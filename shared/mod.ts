@@ -30,8 +30,8 @@ export {
   MAX_REJECT_PAYLOAD,
   parseEventBatch,
   printable,
-  rejectInfo,
   type RejectInfo,
+  rejectInfo,
   uuidFromBytes,
 } from "./event_decode.ts";
 export { applyEventAliases, EVENT_FIELD_ALIASES, EVENT_TYPE_ALIASES } from "./event_aliases.ts";
@@ -52,6 +52,13 @@ export {
   type SqlOptions,
   type Tx,
 } from "./db.ts";
+export { settleWithin } from "./settle_within.ts";
+export {
+  isTransientSqsError,
+  isTransientStartupError,
+  retryAtStartup,
+  type StartupRetryOptions,
+} from "./startup_retry.ts";
 export { createSqsClient, ensureQueues, type QueueUrls, SQSClient } from "./sqs.ts";
 export {
   type BodyEncoding,

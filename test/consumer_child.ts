@@ -13,6 +13,7 @@ export function spawnConsumer(
   workerId: string,
   args: string[] = [],
   env: Record<string, string> = {},
+  stderr: "inherit" | "piped" = "inherit",
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, "consume", ...args],
@@ -35,8 +36,28 @@ export function spawnConsumer(
     },
     stdin: "null",
     stdout: "inherit",
-    stderr: "inherit",
+    stderr,
   }).spawn();
+}
+
+/** The lines a child writes on a piped stream, collected as they arrive (echoed to our stderr). */
+export function collectLines(
+  stream: ReadableStream<Uint8Array>,
+  lines: string[] = [],
+): string[] {
+  void (async () => {
+    let rest = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop() ?? "";
+      for (const line of parts) {
+        lines.push(line);
+        console.error(line);
+      }
+    }
+    if (rest !== "") lines.push(rest);
+  })();
+  return lines;
 }
 
 /** Whether the child has exited, without waiting for it. */
