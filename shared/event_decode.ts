@@ -86,14 +86,17 @@ export function parseEventBatch(text: string): unknown[] {
   throw new PoisonMessageError("The body is neither an event object nor an array of events");
 }
 
+/** Control characters (NUL included) and lone surrogates: what `printable` escapes. */
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const UNPRINTABLE = new RegExp(
+  "[\\u0000-\\u001f\\u007f]|[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]",
+  "g",
+);
+
 /** A string made safe to show and to store as PostgreSQL text: NUL, lone surrogates escaped. */
 export function printable(s: string, max = 80): string {
   const cut = s.length > max ? s.slice(0, max) + "…" : s;
-  // deno-lint-ignore no-control-regex
-  return cut.replace(
-    /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
-    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"),
-  );
+  return cut.replace(UNPRINTABLE, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
 }
 
 interface Frame {
