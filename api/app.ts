@@ -22,6 +22,7 @@ import {
   type AuthVariables,
   corsAllowList,
   parseOrigins,
+  peerRateLimit,
   rateLimit,
 } from "./middleware/mod.ts";
 import { registerEventSchema } from "./openapi.ts";
@@ -63,7 +64,7 @@ export interface AppDeps {
   keyStore?: KeyStore;
   /** Origins allowed by CORS; empty = no CORS headers. */
   corsOrigins?: readonly string[];
-  /** Per-key token bucket; `ratePerS` 0 disables it. */
+  /** Token buckets per key, and per peer address for keyless or failed-auth requests; 0 disables. */
   rateLimit?: { ratePerS: number; burst: number };
   /** Packing of ingested events into SQS messages. */
   ingest?: { maxMessageBytes?: number; lingerMs?: number; maxInflightBatches?: number };
@@ -147,8 +148,12 @@ export function createApp(deps: AppDeps): ApiApp {
     }),
   );
   const keyStore = deps.keyStore ?? createKeyStore({ keys: deps.apiKeys, sql: deps.sql });
+  const limits = deps.rateLimit ?? { ratePerS: 0, burst: 1 };
+  // Keyless and failed-auth callers are limited per peer address BEFORE the key check, so key
+  // guessing is throttled (and costs no lookups once a peer is limited); keys have their own.
+  app.use("/v1/*", peerRateLimit(limits));
   app.use("/v1/*", apiKeyAuth({ store: keyStore, scope: scopeOf }));
-  app.use("/v1/*", rateLimit(deps.rateLimit ?? { ratePerS: 0, burst: 1 }));
+  app.use("/v1/*", rateLimit(limits));
 
   app.openapi(healthRoute, (c) => c.json(health(), 200));
   app.openapi(readyRoute, async (c) => {
