@@ -26,6 +26,7 @@ import {
   rateLimit,
 } from "./middleware/mod.ts";
 import { registerEventSchema } from "./openapi.ts";
+import { rejectUnsafeParams } from "./params.ts";
 import { ApiProblem, problemResponse, validationHook } from "./problem.ts";
 import { DOCS_HTML } from "./routes/docs.ts";
 import { eventStatus, eventStatusRoute } from "./routes/event_status.ts";
@@ -137,6 +138,7 @@ export function createApp(deps: AppDeps): ApiApp {
   });
 
   for (const m of deps.middleware ?? []) app.use("*", m);
+  app.use("*", rejectUnsafeParams());
   app.use("*", corsAllowList({ origins: deps.corsOrigins ?? [] }));
   app.use(
     "/v1/events",
@@ -223,6 +225,16 @@ export function createApp(deps: AppDeps): ApiApp {
     if (err instanceof HTTPException && err.status < 500) {
       return problemResponse(c, err.status, err.message || "The request cannot be processed");
     }
+    if (isDataException(err)) {
+      // Last line behind parameter validation: a value PostgreSQL refuses (SQLSTATE class 22,
+      // "data exception") came from the request, so it is the client's 400, not our 500.
+      log.warn("Request {method} {path} holds a value the database refused: {error}", {
+        method: c.req.method,
+        path: c.req.path,
+        error: (err as Error).message,
+      });
+      return problemResponse(c, 400, "A parameter holds a value the database cannot use");
+    }
     log.error("Request {method} {path} failed: {error}", {
       method: c.req.method,
       path: c.req.path,
@@ -237,4 +249,10 @@ export function createApp(deps: AppDeps): ApiApp {
       await ingestor?.close();
     },
   });
+}
+
+/** PostgreSQL's "data exception" class (22xxx): out-of-range datetimes, NUL in text, bad input syntax. */
+function isDataException(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^22[0-9A-Z]{3}$/.test(code);
 }
