@@ -497,6 +497,9 @@ async function refresh() {
       })),
     );
   });
+  // Read only by the revenue panel, and not at all once this refresh is aborted: without a handler
+  // of its own, an abort (a newer refresh, slow answers on a loaded machine) rejects it unhandled.
+  revenueLines.catch(() => {});
   await Promise.all([
     panel(client.traffic(f, signal), drawTraffic),
     panel(client.revenue(f, signal), (r) => {
