@@ -106,6 +106,7 @@ const sender = createEventSender<SentMeta>({
   maxMessageBytes: config.maxMessageBytes,
   lingerMs: config.lingerMs,
   maxInflightBatches: config.maxInflightBatches,
+  encoding: config.producerEncoding,
   onAck: (m) => ledger.acked(m),
   onFail: (m) => ledger.failed(m),
 });

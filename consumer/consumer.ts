@@ -8,6 +8,16 @@
  * events waiting for a flush slot are fewer than `flushConcurrency × flushMaxEvents`. Intake therefore
  * follows the flush rate: when the database slows down, flushes take longer, the queue ahead of them
  * fills and polls pause; memory is bounded by the in-flight limits plus one receive per poller.
+ *
+ * Receives that come back full (issue 20: SQS bills every receive, and a long poll returns as soon
+ * as one message is there). The number of active pollers follows the backlog, between 1 and
+ * `pollers`: a receive that returns ten messages says more are waiting and adds a poller (only while
+ * there is room); one that returns fewer, or nothing, retires one. A poller whose receive came back
+ * partial waits `receiveLingerMs` before its next receive, so the queue gathers messages for it
+ * instead of each message costing a round trip; the wait is aborted by `stop()` like the long poll.
+ * sqs-consumer's `pollingWaitTimeMs`, Lambda's batching window and the Java SDK's adaptive
+ * prefetching are the same idea; here it applies only after a partial receive, so a backlog is
+ * drained by back-to-back full receives.
  */
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -38,6 +48,7 @@ export type ConsumerConfig =
     Config,
     | "pollers"
     | "waitTimeS"
+    | "receiveLingerMs"
     | "visibilityTimeoutS"
     | "maxInflightEvents"
     | "maxInflightBytes"
@@ -89,6 +100,14 @@ export interface ConsumerStats {
   peakInflightEvents: number;
   /** Polls that waited for room (backpressure) before receiving. */
   pollsPaused: number;
+  /** Successful ReceiveMessage calls; `received / receives` is the mean messages per receive. */
+  receives: number;
+  /** Receives that returned nothing (the long poll ran out). */
+  emptyReceives: number;
+  /** Pollers running now: follows the backlog between 1 and `pollers`. */
+  activePollers: number;
+  /** Highest `activePollers` seen. */
+  peakActivePollers: number;
   lastPollAtMs: number;
   lastFlushAtMs: number;
   /** Latency of the last committed flush, including retries, in milliseconds. */
@@ -109,7 +128,11 @@ export interface Consumer {
 
 interface Inflight {
   msg: DecodedMessage;
-  /** When it arrived: a buffered message waits at most `flushMaxMs` for its flush. */
+  /**
+   * When it became receivable: a buffered message waits at most `flushMaxMs` for its flush, counted
+   * from here. Usually its receipt; after a receive linger, when it reached the queue during the
+   * linger, so waiting in the queue and in the buffer share one budget.
+   */
   receivedAtMs: number;
   /** When the visibility timeout of this message runs out unless extended. */
   visibleAtMs: number;
@@ -128,6 +151,25 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 const jitter = (ms: number) => ms / 2 + Math.random() * ms / 2;
+
+/**
+ * When the messages of a receive became receivable: the receipt itself, unless the poller lingered
+ * before it; then the earliest SentTimestamp among them, but no earlier than the linger's start
+ * (so a skewed SQS clock can shift it by at most one linger).
+ */
+function readyAt(messages: readonly Message[], lingerStartMs: number | undefined): number {
+  const nowMs = Date.now();
+  if (lingerStartMs === undefined) return nowMs;
+  let oldest = nowMs;
+  for (const m of messages) {
+    const sent = Number(m.Attributes?.SentTimestamp);
+    if (Number.isFinite(sent) && sent < oldest) oldest = sent;
+  }
+  return Math.min(nowMs, Math.max(lingerStartMs, oldest));
+}
+
+/** SQS returns at most ten messages per receive. */
+const MAX_RECEIVE = 10;
 
 /** Time a stopped consumer still waits for a transaction in flight after the deadline. */
 const DEADLINE_GRACE_MS = 1000;
@@ -154,6 +196,10 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
     inflightBytes: 0,
     peakInflightEvents: 0,
     pollsPaused: 0,
+    receives: 0,
+    emptyReceives: 0,
+    activePollers: 0,
+    peakActivePollers: 0,
     lastPollAtMs: 0,
     lastFlushAtMs: 0,
     lastFlushLatencyMs: 0,
@@ -169,7 +215,10 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
   let pollAbort = new AbortController();
   /** Aborted when the shutdown deadline passes: flush retries give up, messages stay in SQS. */
   const hardAbort = new AbortController();
-  const pollers: Promise<void>[] = [];
+  const pollers = new Set<Promise<void>>();
+  /** How many pollers the backlog calls for; running ones above it retire. */
+  let targetPollers = 1;
+  let nextPollerId = 0;
   const flushes = new Set<Promise<void>>();
   let roomWaiters: (() => void)[] = [];
   let flushTimer: ReturnType<typeof setInterval> | undefined;
@@ -206,61 +255,98 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
     stats.lastPollAtMs = Math.max(stats.lastPollAtMs, Date.now());
   }
 
-  async function pollLoop(id: number) {
-    const signal = pollAbort.signal;
-    let failures = 0;
-    while (running && !signal.aborted) {
-      await waitForRoom(signal);
-      if (signal.aborted) break;
-      let messages: Message[] = [];
-      try {
-        const out = await sqs.send(
-          new ReceiveMessageCommand({
-            QueueUrl: queueUrl,
-            MaxNumberOfMessages: 10,
-            WaitTimeSeconds: config.waitTimeS,
-            VisibilityTimeout: config.visibilityTimeoutS,
-            MessageAttributeNames: ["All"],
-            MessageSystemAttributeNames: ["ApproximateReceiveCount", "SentTimestamp"],
-          }),
-          // A receive that hangs (half-open connection) must not stall this poller forever.
-          {
-            abortSignal: AbortSignal.any([
-              signal,
-              AbortSignal.timeout((config.waitTimeS + 15) * 1000),
-            ]),
-          },
-        );
-        messages = out.Messages ?? [];
-        failures = 0;
-        stats.lastPollAtMs = Date.now();
-      } catch (err) {
-        if (signal.aborted) break;
-        failures++;
-        stats.receiveErrors++;
-        log.warn("Receive failed on poller {id} ({failures} in a row): {error}", {
-          id,
-          failures,
-          error: String(err),
-        });
-        await sleep(jitter(Math.min(20_000, 200 * 2 ** failures)), signal);
-        continue;
-      }
-      if (messages.length === 0) continue;
-      try {
-        accept(messages);
-      } catch (err) {
-        // accept() isolates each message; this is the last line, so the poller never dies.
-        stats.decodeErrors++;
-        log.error("Accepting {count} received messages failed: {error}", {
-          count: messages.length,
-          error: String(err).slice(0, 500),
-        });
-      }
+  function spawnPoller() {
+    if (!running || pollAbort.signal.aborted) return;
+    stats.activePollers++;
+    stats.peakActivePollers = Math.max(stats.peakActivePollers, stats.activePollers);
+    const p = pollLoop(nextPollerId++).finally(() => pollers.delete(p));
+    pollers.add(p);
+  }
+
+  /** After each receive: full → one more poller (if there is room), partial or empty → one fewer. */
+  function followBacklog(received: number) {
+    if (received >= MAX_RECEIVE) {
+      targetPollers = Math.min(config.pollers, targetPollers + 1);
+      while (stats.activePollers < targetPollers && hasRoom()) spawnPoller();
+    } else {
+      targetPollers = Math.max(1, targetPollers - 1);
     }
   }
 
-  function accept(messages: Message[]) {
+  async function pollLoop(id: number) {
+    const signal = pollAbort.signal;
+    let failures = 0;
+    /** Set while the last receive was followed by a linger: when that linger began. */
+    let lingerStartMs: number | undefined;
+    // The count drops in this function's own `finally`, i.e. in the same step as a decision to
+    // retire: no two pollers retire on the strength of one surplus, and the last one never does.
+    try {
+      while (running && !signal.aborted) {
+        if (stats.activePollers > targetPollers) return; // the backlog shrank: retire
+        await waitForRoom(signal);
+        if (signal.aborted) break;
+        let messages: Message[] = [];
+        try {
+          const out = await sqs.send(
+            new ReceiveMessageCommand({
+              QueueUrl: queueUrl,
+              MaxNumberOfMessages: MAX_RECEIVE,
+              WaitTimeSeconds: config.waitTimeS,
+              VisibilityTimeout: config.visibilityTimeoutS,
+              MessageAttributeNames: ["All"],
+              MessageSystemAttributeNames: ["ApproximateReceiveCount", "SentTimestamp"],
+            }),
+            // A receive that hangs (half-open connection) must not stall this poller forever.
+            {
+              abortSignal: AbortSignal.any([
+                signal,
+                AbortSignal.timeout((config.waitTimeS + 15) * 1000),
+              ]),
+            },
+          );
+          messages = out.Messages ?? [];
+          failures = 0;
+          stats.lastPollAtMs = Date.now();
+          stats.receives++;
+          if (messages.length === 0) stats.emptyReceives++;
+        } catch (err) {
+          if (signal.aborted) break;
+          failures++;
+          stats.receiveErrors++;
+          log.warn("Receive failed on poller {id} ({failures} in a row): {error}", {
+            id,
+            failures,
+            error: String(err),
+          });
+          await sleep(jitter(Math.min(20_000, 200 * 2 ** failures)), signal);
+          continue;
+        }
+        followBacklog(messages.length);
+        try {
+          if (messages.length > 0) accept(messages, readyAt(messages, lingerStartMs));
+        } catch (err) {
+          // A bug, not bad input (that is PoisonMessageError): the messages come back after their
+          // visibility timeout, and polling goes on.
+          stats.receiveErrors++;
+          log.error("Could not take {count} received messages: {error}", {
+            count: messages.length,
+            error: String(err),
+          });
+        }
+        if (messages.length > 0 && messages.length < MAX_RECEIVE && config.receiveLingerMs > 0) {
+          // Partial: the queue is nearly empty; let it gather messages for the next receive.
+          lingerStartMs = Date.now();
+          await sleep(config.receiveLingerMs, signal);
+        } else {
+          lingerStartMs = undefined;
+        }
+      }
+    } finally {
+      stats.activePollers--;
+    }
+  }
+
+  function accept(messages: Message[], readyAtMs = Date.now()) {
     const nowMs = Date.now();
     const window = {
       nowMs,
@@ -281,10 +367,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
           stats.decodeErrors++;
           log.error(
             "Decoding message {messageId} failed unexpectedly; leaving it for the DLQ: {error}",
-            {
-              messageId: m.MessageId,
-              error: `${error.name}: ${error.message}`.slice(0, 500),
-            },
+            { messageId: m.MessageId, error: `${error.name}: ${error.message}`.slice(0, 500) },
           );
         } else {
           log.warn("Poison message {messageId} (receive {count}): {reason}", {
@@ -300,7 +383,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       const count = decoded.events.length + decoded.rejects.length;
       const entry: Inflight = {
         msg: decoded,
-        receivedAtMs: nowMs,
+        receivedAtMs: readyAtMs,
         visibleAtMs: nowMs + config.visibilityTimeoutS * 1000,
       };
       inflight.set(decoded.receiptHandle, entry);
@@ -596,7 +679,8 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
     startedAtMs = Date.now();
     pollAbort = new AbortController();
     stats.lastPollAtMs = Date.now();
-    for (let i = 0; i < config.pollers; i++) pollers.push(pollLoop(i));
+    targetPollers = 1;
+    spawnPoller();
     flushTimer = setInterval(() => maybeFlush(false), Math.max(5, Math.min(config.flushMaxMs, 50)));
     const beatMs = Math.max(1000, (config.visibilityTimeoutS * 1000) / 4);
     heartbeatTimer = setInterval(() => void heartbeat(), beatMs);
@@ -605,7 +689,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       void reportStatus();
       statusTimer = setInterval(() => void reportStatus(), statusMs);
     }
-    log.info("Consumer {workerId} started with {pollers} pollers on {queueUrl}", {
+    log.info("Consumer {workerId} started with up to {pollers} pollers on {queueUrl}", {
       workerId: deps.workerId,
       pollers: config.pollers,
       queueUrl,
@@ -616,7 +700,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
     running = false;
     pollAbort.abort();
     wakeRoomWaiters();
-    await Promise.all(pollers);
+    while (pollers.size > 0) await Promise.all([...pollers]);
     maybeFlush(true);
     while (flushes.size > 0) {
       await Promise.all([...flushes]);

@@ -86,6 +86,17 @@ export function createConsumerMetrics(
     () => s().decodeErrors,
   );
   counter("receive_errors_total", "Failed ReceiveMessage calls", () => s().receiveErrors);
+  counter(
+    "receives_total",
+    "Successful ReceiveMessage calls; messages_received_total / receives_total is the mean fill",
+    () => s().receives,
+  );
+  derivedGauge(
+    registry,
+    "scalestream_consumer_active_pollers",
+    "Receive loops running: follows the backlog between 1 and CONSUMER_POLLERS",
+    () => s().activePollers,
+  );
   counter("flushes_total", "Committed flushes (one transaction each)", () => s().flushes);
   counter(
     "events_processed_total",

@@ -6,16 +6,25 @@
  * and only when the failure is not the sender's fault; retries back off exponentially with jitter.
  * In-flight requests are bounded, so a slow queue slows the caller (`send()` waits) instead of
  * growing memory.
+ *
+ * Compressed bodies (the default encoding) are bounded by their compressed size, which is known
+ * only after compressing: a message closes when its JSON, times an estimate of the compression
+ * ratio, reaches the limit. The estimate works like Kafka's producer's: it jumps up at once when a
+ * message compresses worse than estimated and creeps down when it compresses better (by shares of
+ * the gap here, not fixed steps, since these ratios are ~0.15 rather than Kafka's ~0.5), so
+ * messages come out nearly full; one that still overflows is split, never sent oversized. A message that
+ * does not shrink (one incompressible event) goes out as plain JSON: the encoding is per message.
  */
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry } from "@aws-sdk/client-sqs";
 import pRetry, { AbortError } from "p-retry";
 import {
   type BodyEncoding,
   COUNT_ATTRIBUTE,
+  DEFAULT_BODY_ENCODING,
+  encodeBody,
   encodeEvent,
   ENCODING_ATTRIBUTE,
   getLogger,
-  packBody,
   packedSize,
   type SQSClient,
 } from "../shared/mod.ts";
@@ -26,12 +35,23 @@ const log = getLogger(["scalestream", "producer", "sender"]);
 export const MAX_BATCH_BYTES = 1_048_576;
 const MAX_BATCH_ENTRIES = 10;
 
+/** A compressed message holds at most this many times its size limit of JSON (CPU per seal). */
+const MAX_RAW_FACTOR = 16;
+/** Share of the limit a compressed message aims at: the estimate is only an estimate. */
+const COMPRESSED_FILL = 0.97;
+/** First guess of compressed/JSON size (base64 included), before any message was measured. */
+const INITIAL_RATIO = 0.25;
+/** Margin over a worse ratio just seen; share of the gap closed when one compresses better. */
+const RATIO_WORSE_MARGIN = 1.02;
+const RATIO_BETTER_SHARE = 0.2;
+
 export interface EventSenderOptions<M> {
   sqs: SQSClient;
   queueUrl: string;
   maxMessageBytes: number;
   lingerMs: number;
   maxInflightBatches: number;
+  /** Body encoding; default {@linkcode DEFAULT_BODY_ENCODING} (compressed). */
   encoding?: BodyEncoding;
   /** Called once per message SQS acknowledged, with the metadata given to `send()` for its events. */
   onAck?: (metas: M[]) => void;
@@ -51,7 +71,12 @@ export interface SenderStats {
   failedEvents: number;
   retriedEntries: number;
   inflightBatches: number;
+  /** Encoded event bytes (JSON) packed into messages. */
   bytes: number;
+  /** Message body bytes as sent (compressed and base64 where compressed). */
+  bodyBytes: number;
+  /** Messages that overflowed the limit once compressed and were split. */
+  splits: number;
 }
 
 export interface EventSender<M> {
@@ -65,6 +90,7 @@ export interface EventSender<M> {
 interface Packed<M> {
   seq: number;
   body: string;
+  encoding: BodyEncoding;
   bytes: number;
   count: number;
   metas: M[];
@@ -81,12 +107,13 @@ const RETRYABLE_CODES = new Set([
 
 /** Creates a sender; `flush()` before exit, or buffered events are never sent. */
 export function createEventSender<M = undefined>(opts: EventSenderOptions<M>): EventSender<M> {
-  const encoding = opts.encoding ?? "json";
+  const encoding = opts.encoding ?? DEFAULT_BODY_ENCODING;
+  const compressed = encoding !== "json";
   const maxRetries = opts.maxRetries ?? 8;
   // SQS counts attribute names, types and values in a message's size (and in its 64 KiB billing
-  // chunks), so the body gets what the attributes leave.
-  const attributeBytes = ENCODING_ATTRIBUTE.length + "String".length + encoding.length +
-    COUNT_ATTRIBUTE.length + "Number".length + 10;
+  // chunks), so the body gets what the attributes leave (with room for either encoding's name).
+  const attributeBytes = ENCODING_ATTRIBUTE.length + "String".length +
+    Math.max(encoding.length, "json".length) + COUNT_ATTRIBUTE.length + "Number".length + 10;
   const maxBodyBytes = opts.maxMessageBytes - attributeBytes;
   if (maxBodyBytes < 64) {
     throw new RangeError(`maxMessageBytes "${opts.maxMessageBytes}" leaves no room for a body`);
@@ -100,7 +127,15 @@ export function createEventSender<M = undefined>(opts: EventSenderOptions<M>): E
     retriedEntries: 0,
     inflightBatches: 0,
     bytes: 0,
+    bodyBytes: 0,
+    splits: 0,
   };
+  /** Estimated body size / JSON size of the next compressed message. */
+  let ratio = INITIAL_RATIO;
+  const maxRawBytes = maxBodyBytes * MAX_RAW_FACTOR;
+  /** JSON bytes at which the open message closes. */
+  const rawLimit = () =>
+    compressed ? Math.min(maxRawBytes, (maxBodyBytes * COMPRESSED_FILL) / ratio) : maxBodyBytes;
   let parts: string[] = [];
   let partsBytes = 0;
   let metas: M[] = [];
@@ -112,15 +147,57 @@ export function createEventSender<M = undefined>(opts: EventSenderOptions<M>): E
   const inflight = new Set<Promise<void>>();
   let slotWaiters: (() => void)[] = [];
 
-  function seal() {
-    if (parts.length === 0) return;
-    const body = packBody(parts, encoding);
-    const bytes = body.length + attributeBytes;
-    sealed.push({ seq: ++stats.messages, body, bytes, count: parts.length, metas });
-    sealedBytes += bytes;
-    parts = [];
-    partsBytes = 0;
-    metas = [];
+  /**
+   * Closes the open message. `all`: the linger expired or a flush asked, so events that did not
+   * fit a compressed message go out too; otherwise (the message is full) they stay open.
+   */
+  function seal(all = true) {
+    while (parts.length > 0) {
+      let n = parts.length;
+      let json = "[" + parts.join(",") + "]";
+      let body = compressed ? encodeBody(json, encoding) : json;
+      while (body.length > maxBodyBytes && n > 1) {
+        // Compressed worse than estimated: keep what fits, the rest goes in the next message.
+        n = Math.max(1, Math.floor(n * (maxBodyBytes / body.length) * COMPRESSED_FILL));
+        json = "[" + parts.slice(0, n).join(",") + "]";
+        body = encodeBody(json, encoding);
+        if (n < parts.length) stats.splits++;
+      }
+      let bodyEncoding = encoding;
+      if (compressed) {
+        observeRatio(body.length / json.length);
+        if (body.length >= json.length) [body, bodyEncoding] = [json, "json"];
+      }
+      const bytes = body.length + attributeBytes;
+      const count = n;
+      sealed.push({
+        seq: ++stats.messages,
+        body,
+        encoding: bodyEncoding,
+        bytes,
+        count,
+        metas: n === parts.length ? metas : metas.slice(0, n),
+      });
+      sealedBytes += bytes;
+      stats.bodyBytes += body.length;
+      if (n === parts.length) {
+        parts = [];
+        partsBytes = 0;
+        metas = [];
+      } else {
+        parts = parts.slice(n);
+        metas = metas.slice(n);
+        partsBytes = parts.reduce((sum, p) => sum + p.length, 0);
+        if (!all) return;
+      }
+    }
+  }
+
+  let ratioSeen = false;
+  function observeRatio(observed: number) {
+    if (!ratioSeen || observed > ratio) ratio = observed * RATIO_WORSE_MARGIN;
+    else ratio -= (ratio - observed) * RATIO_BETTER_SHARE;
+    ratioSeen = true;
   }
 
   function startLinger() {
@@ -204,7 +281,7 @@ export function createEventSender<M = undefined>(opts: EventSenderOptions<M>): E
           Id: id,
           MessageBody: msg.body,
           MessageAttributes: {
-            [ENCODING_ATTRIBUTE]: { DataType: "String", StringValue: encoding },
+            [ENCODING_ATTRIBUTE]: { DataType: "String", StringValue: msg.encoding },
             [COUNT_ATTRIBUTE]: { DataType: "Number", StringValue: String(msg.count) },
           },
         }));
@@ -273,7 +350,7 @@ export function createEventSender<M = undefined>(opts: EventSenderOptions<M>): E
         `Event of ${encoded.length} bytes exceeds the message limit of ${opts.maxMessageBytes} bytes`,
       );
     }
-    if (packedSize(partsBytes + encoded.length, parts.length + 1) > maxBodyBytes) seal();
+    if (packedSize(partsBytes + encoded.length, parts.length + 1) > rawLimit()) seal(false);
     parts.push(encoded);
     partsBytes += encoded.length;
     metas.push(meta);

@@ -43,6 +43,12 @@ async function drain(q: TestSqs): Promise<Message[]> {
   return out;
 }
 
+function valuesOf(messages: Message[]): unknown[] {
+  return messages.flatMap((m) =>
+    unpackBody(m.Body, m.MessageAttributes?.[ENCODING_ATTRIBUTE]?.StringValue)
+  );
+}
+
 function bytesOf(m: Message): number {
   let n = new TextEncoder().encode(m.Body ?? "").length;
   for (const [k, v] of Object.entries(m.MessageAttributes ?? {})) {
@@ -80,9 +86,7 @@ Deno.test("the ledger equals what fauxqs holds; messages stay under the byte lim
 
     const messages = await drain(q);
     assert.equal(messages.length, sender.stats.messages);
-    const values = messages.flatMap((m) =>
-      unpackBody(m.Body, m.MessageAttributes?.[ENCODING_ATTRIBUTE]?.StringValue)
-    );
+    const values = valuesOf(messages);
     assert.equal(values.length, totals.accepted);
     for (const m of messages) assert.ok(bytesOf(m) <= 4096, `message of ${bytesOf(m)} bytes`);
     const ids = new Set<string>();
@@ -134,7 +138,7 @@ Deno.test("emoji and other non-BMP characters survive the trip through fauxqs", 
     }));
     for (const s of sent) await sender.send(s, undefined);
     await sender.flush();
-    const got = (await drain(q)).flatMap((m) => unpackBody(m.Body, undefined)) as Event[];
+    const got = valuesOf(await drain(q)) as Event[];
     assert.deepEqual(got.map((g) => g.searchQuery).sort(), [...texts].sort());
   } finally {
     await q.close();
@@ -190,7 +194,7 @@ Deno.test("only entries SQS lists as failed are retried; the sender's own faults
     assert.ok(totals.failed > 0, "the sender's fault is reported as failed");
     assert.equal(totals.accepted + totals.failed, 200);
     assert.equal(sender.stats.retriedEntries, 1);
-    const received = (await drain(q)).flatMap((m) => unpackBody(m.Body, undefined));
+    const received = valuesOf(await drain(q));
     assert.equal(received.length, totals.accepted, "nothing acknowledged twice");
   } finally {
     await q.close();
@@ -229,6 +233,72 @@ Deno.test("in-flight requests never exceed the bound", async () => {
     await sender.flush();
     assert.ok(peak <= 2, `peak of ${peak} requests in flight`);
     assert.equal(sender.stats.ackedEvents, 2000);
+  } finally {
+    await q.close();
+  }
+});
+
+Deno.test("compressed messages stay under the byte limit and carry several times more events", async () => {
+  const q = await createTestSqs();
+  try {
+    const gen = createGenerator({ seed: 5, users: 500, products: 100 });
+    const t0 = Date.now();
+    const events = Array.from({ length: 4000 }, (_, i) => gen.next(t0 + i));
+    const counts: Record<string, number> = {};
+    for (const encoding of ["json", "gzip+base64", "zstd+base64"] as const) {
+      const sender = createEventSender<undefined>({
+        sqs: q.sqs,
+        queueUrl: q.queueUrl,
+        maxMessageBytes: 8192,
+        lingerMs: 60_000, // messages close by size only
+        maxInflightBatches: 2,
+        encoding,
+      });
+      for (const e of events) await sender.send(e, undefined);
+      await sender.flush();
+      const messages = await drain(q);
+      assert.equal(messages.length, sender.stats.messages);
+      for (const m of messages) {
+        assert.ok(bytesOf(m) <= 8192, `${encoding} message of ${bytesOf(m)} bytes`);
+        assert.equal(m.MessageAttributes?.[ENCODING_ATTRIBUTE]?.StringValue, encoding);
+      }
+      assert.deepEqual(valuesOf(messages), events, `${encoding}: every event, in order`);
+      counts[encoding] = messages.length;
+      if (encoding !== "json") {
+        // Nearly full on average (the last one holds what was left).
+        const fill = messages.slice(0, -1).reduce((s, m) => s + bytesOf(m), 0) /
+          (8192 * (messages.length - 1));
+        assert.ok(fill >= 0.8, `${encoding}: messages ${Math.round(fill * 100)} % full`);
+      }
+    }
+    assert.ok(counts["zstd+base64"]! * 3 < counts["json"]!, JSON.stringify(counts));
+    assert.ok(counts["gzip+base64"]! * 3 < counts["json"]!, JSON.stringify(counts));
+  } finally {
+    await q.close();
+  }
+});
+
+Deno.test("a message that does not shrink when compressed goes out as plain JSON", async () => {
+  const q = await createTestSqs();
+  try {
+    const sender = createEventSender<undefined>({
+      sqs: q.sqs,
+      queueUrl: q.queueUrl,
+      maxMessageBytes: 8192,
+      lingerMs: 5,
+      maxInflightBatches: 1,
+      encoding: "zstd+base64",
+    });
+    // Random base64: 6 bits of entropy per character, so compressed + base64 is larger.
+    const noise = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(5000))));
+    const event = { eventId: crypto.randomUUID(), noise };
+    await sender.send(event, undefined);
+    await sender.flush();
+    const [m, ...rest] = await drain(q);
+    assert.equal(rest.length, 0);
+    assert.equal(m!.MessageAttributes?.[ENCODING_ATTRIBUTE]?.StringValue, "json");
+    assert.ok(bytesOf(m!) <= 8192);
+    assert.deepEqual(valuesOf([m!]), [event]);
   } finally {
     await q.close();
   }

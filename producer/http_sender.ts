@@ -70,6 +70,8 @@ export function createHttpSender<M = undefined>(opts: HttpSenderOptions<M>): Eve
     retriedEntries: 0,
     inflightBatches: 0,
     bytes: 0,
+    bodyBytes: 0, // request bodies are not SQS message bodies; not counted here
+    splits: 0,
   };
   let parts: string[] = [];
   let partsBytes = 0;

@@ -187,6 +187,7 @@ async function openDelivery(config: Config, values: Values): Promise<Delivery> {
       maxMessageBytes: config.maxMessageBytes,
       lingerMs: config.lingerMs,
       maxInflightBatches: config.maxInflightBatches,
+      encoding: config.producerEncoding,
       onAck: (m) => ledger.acked(m),
       onFail: (m) => ledger.failed(m),
     }),

@@ -50,6 +50,11 @@ export function createProducerMetrics(
   counter("messages_total", "SQS messages packed", () => s().messages);
   counter("batches_total", "SendMessageBatch requests started", () => s().batches);
   counter("event_bytes_total", "Encoded event bytes packed into messages", () => s().bytes);
+  counter(
+    "body_bytes_total",
+    "Message body bytes sent (compressed where compressed): body_bytes / event_bytes is the compression ratio",
+    () => s().bodyBytes,
+  );
   derivedGauge(
     registry,
     "scalestream_producer_inflight_batches",

@@ -3,6 +3,7 @@
  * is validated at start-up and a bad one fails with an error naming its environment variable.
  */
 import { z } from "zod";
+import { BODY_ENCODINGS, DEFAULT_BODY_ENCODING } from "./message_codec.ts";
 
 /** A configuration value that cannot be used; `variable` names the environment variable. */
 export class ConfigError extends Error {
@@ -40,6 +41,8 @@ const SETTINGS = {
   maxMessageBytes: ["PRODUCER_MAX_MESSAGE_BYTES", int(1024, 1_048_576).default(65_536)],
   lingerMs: ["PRODUCER_LINGER_MS", int(0, 10_000).default(50)],
   maxInflightBatches: ["PRODUCER_MAX_INFLIGHT_BATCHES", int(1, 256).default(16)],
+  /** Body encoding producers write (issue 20); consumers read every one of them. */
+  producerEncoding: ["PRODUCER_ENCODING", z.enum(BODY_ENCODINGS).default(DEFAULT_BODY_ENCODING)],
   producerRate: ["PRODUCER_RATE", int(1, 10_000_000).default(1000)],
   // Producer (issue 3): the HTTP target, `--target http`.
   producerApiUrl: ["API_URL", z.string().url().default("http://127.0.0.1:8080")],
@@ -47,6 +50,8 @@ const SETTINGS = {
 
   pollers: ["CONSUMER_POLLERS", int(1, 64).default(4)],
   waitTimeS: ["CONSUMER_WAIT_TIME_S", int(0, 20).default(20)],
+  /** Wait after a receive that returned fewer than 10 messages, so the next one comes back fuller. */
+  receiveLingerMs: ["CONSUMER_RECEIVE_LINGER_MS", int(0, 10_000).default(100)],
   visibilityTimeoutS: ["CONSUMER_VISIBILITY_TIMEOUT_S", int(5, 43_200).default(30)],
   maxInflightEvents: ["CONSUMER_MAX_INFLIGHT_EVENTS", int(100, 10_000_000).default(100_000)],
   maxInflightBytes: ["CONSUMER_MAX_INFLIGHT_BYTES", int(65_536, 4_294_967_296).default(67_108_864)],

@@ -18,6 +18,7 @@ import {
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { getLogger } from "./log.ts";
 import type { SQSClient } from "./sqs.ts";
+import { billedRequests } from "./sqs_billing.ts";
 
 export { Counter, Gauge, Histogram, Registry };
 
@@ -216,6 +217,19 @@ export function instrumentSqsClient(sqs: SQSClient, registry: Registry): void {
     labelNames: ["operation", "outcome"],
     registers: [registry],
   });
+  const billed = new Counter({
+    name: "scalestream_sqs_billed_requests_total",
+    help:
+      "SQS requests as billed, by operation: one per request and per 64 KiB chunk of the messages sent or received (shared/sqs_billing.ts)",
+    labelNames: ["operation"],
+    registers: [registry],
+  });
+  const emptyReceives = new Counter({
+    name: "scalestream_sqs_empty_receives_total",
+    help: "ReceiveMessage calls that returned no message (each billed as one request)",
+    registers: [registry],
+  });
+  emptyReceives.inc(0);
   const duration = new Histogram({
     name: "scalestream_sqs_request_duration_seconds",
     help: "SQS API request duration including SDK retries, by operation",
@@ -248,6 +262,8 @@ export function instrumentSqsClient(sqs: SQSClient, registry: Registry): void {
         const output = (result as { output?: SqsOutput }).output ?? {};
         const partial = (output.Failed?.length ?? 0) > 0;
         requests.inc({ operation, outcome: partial ? "partial" : "ok" });
+        billed.inc({ operation }, billedRequests(operation, args.input as never, output as never));
+        if (operation === "ReceiveMessage" && !output.Messages?.length) emptyReceives.inc();
         if (partial) {
           span?.setStatus({ code: SpanStatusCode.ERROR, message: "some entries failed" });
         }
@@ -257,6 +273,7 @@ export function instrumentSqsClient(sqs: SQSClient, registry: Registry): void {
         return result;
       } catch (err) {
         requests.inc({ operation, outcome: "error" });
+        billed.inc({ operation }, 1);
         span?.recordException(err as Error);
         span?.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });
         throw err;

@@ -61,16 +61,29 @@ export {
 } from "./startup_retry.ts";
 export { createSqsClient, ensureQueues, type QueueUrls, SQSClient } from "./sqs.ts";
 export {
+  BODY_ENCODINGS,
   type BodyEncoding,
   COUNT_ATTRIBUTE,
+  DEFAULT_BODY_ENCODING,
+  encodeBody,
   encodeEvent,
   ENCODING_ATTRIBUTE,
   escapeNonAscii,
+  MAX_DECODED_BODY_BYTES,
   packBody,
   packedSize,
   PoisonMessageError,
   unpackBody,
 } from "./message_codec.ts";
+export {
+  type BilledBreakdown,
+  billedBreakdown,
+  billedChunks,
+  billedRequests,
+  BILLING_CHUNK_BYTES,
+  messageBytes,
+  perMillionEvents,
+} from "./sqs_billing.ts";
 export { migrate, MIGRATIONS_DIR, readMigrations } from "./migrate.ts";
 export { type EmbeddedService, startEmbeddedPostgres, startEmbeddedSqs } from "./local_stack.ts";
 export {

@@ -1,16 +1,17 @@
 /**
  * The load test's pure parts: Prometheus histogram arithmetic, the saturation verdict and knee,
- * ledger reconciliation, and the SVG charts.
+ * ledger reconciliation, billed SQS requests per million events, and the SVG charts.
  */
 import assert from "node:assert/strict";
 import {
   diffHistograms,
   histogramQuantile,
   parseCounter,
+  parseCounterBy,
   parseHistogram,
 } from "../bench/loadtest/prom_histogram.ts";
 import { judgeStep, knee, slope } from "../bench/loadtest/saturation.ts";
-import { compareWithTotals, sumLedgers } from "../bench/loadtest/run_ramp.ts";
+import { compareWithTotals, sqsCost, sumLedgers } from "../bench/loadtest/run_ramp.ts";
 import { linearTicks, lineChart, logTicks } from "../bench/loadtest/svg_chart.ts";
 import { quantile } from "../bench/loadtest/http_load.ts";
 import type { LedgerTotals } from "../producer/mod.ts";
@@ -149,4 +150,54 @@ Deno.test("sample quantiles pick the element at the rank", () => {
   assert.equal(quantile([5, 1, 3, 2, 4], 0.5), 3);
   assert.equal(quantile([5, 1, 3, 2, 4], 1), 5);
   assert.ok(Number.isNaN(quantile([], 0.5)));
+});
+
+Deno.test("billed requests per million events: each side per event it handled, by kind", () => {
+  const text = `# TYPE scalestream_sqs_billed_requests_total counter
+scalestream_sqs_billed_requests_total{operation="SendMessageBatch"} 300
+scalestream_sqs_billed_requests_total{operation="GetQueueUrl"} 1
+scalestream_sqs_billed_requests_totalx{operation="Other"} 9`;
+  assert.deepEqual(parseCounterBy(text, "scalestream_sqs_billed_requests_total", "operation"), {
+    SendMessageBatch: 300,
+    GetQueueUrl: 1,
+  });
+  const producer = (acked: number, sends: number, bodyBytes: number) => ({
+    port: 1,
+    sent: acked,
+    acked,
+    billed: { SendMessageBatch: sends },
+    requests: { SendMessageBatch: sends },
+    eventBytes: acked * 400,
+    bodyBytes,
+  });
+  const consumers = (billedReceives: number, calls: number, empty: number, received: number) => ({
+    consumerSqs: {
+      billed: { ReceiveMessage: billedReceives, DeleteMessageBatch: calls / 2 },
+      requests: { ReceiveMessage: calls, DeleteMessageBatch: calls / 2 },
+      empty,
+      received,
+    },
+  });
+  // 500k events acked with 1,000 send chunks; 400k stored with 900 billed receives (100 of them
+  // empty, 800 calls returning 3,200 messages) and 400 deletes.
+  const c = sqsCost(
+    consumers(0, 0, 0, 0),
+    consumers(900, 800 + 100, 100, 3200),
+    producer(0, 0, 0),
+    producer(500_000, 1000, 0.14 * 500_000 * 400),
+    400_000,
+  );
+  assert.equal(c.producerPerMillion, 2000);
+  assert.equal(c.consumerPerMillion, (900 + 450) * 2.5);
+  assert.equal(c.billedPerMillion, 2000 + 3375);
+  assert.deepEqual(c.perMillion, {
+    sends: 2000,
+    receives: 2000,
+    emptyReceives: 250,
+    deletes: 1125,
+    visibility: 0,
+    other: 0,
+  });
+  assert.equal(c.messagesPerReceive, 4);
+  assert.equal(c.compressionRatio, 0.14);
 });

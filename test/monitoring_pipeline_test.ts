@@ -279,6 +279,8 @@ Deno.test("the producer metrics are served at GET /metrics, and not at all with 
       retriedEntries: 0,
       inflightBatches: 0,
       bytes: 100,
+      bodyBytes: 20,
+      splits: 0,
     }),
   });
   assert.equal(await serveProducerMetrics(registry, { port: 0 }), undefined);
@@ -288,6 +290,7 @@ Deno.test("the producer metrics are served at GET /metrics, and not at all with 
     assert.equal(res.status, 200);
     const text = await res.text();
     assert.match(text, /^scalestream_producer_events_acked_total 5$/m);
+    assert.match(text, /^scalestream_producer_body_bytes_total 20$/m);
     assert.match(text, /^process_cpu_seconds_total /m);
     const missing = await fetch(server.url.replace("/metrics", "/other"));
     assert.equal(missing.status, 404);

@@ -30,6 +30,11 @@ const HELP = `Usage: deno task loadtest [options]
                           /v1/metrics/funnel, /v1/top/products)
   --sse-clients N         concurrent /v1/stream clients (default 1000; quick 100)
   --producer-flags "…"    extra flags for every producer process (e.g. "--duplicates 1%")
+  --env KEY=VALUE         environment for every consumer, producer and API process (repeatable;
+                          e.g. --env PRODUCER_ENCODING=json --env CONSUMER_RECEIVE_LINGER_MS=0)
+  --baseline-env KEY=VALUE
+                          run every consumer count twice, side by side: first with these
+                          settings added (the baseline), then without (repeatable)
   --cpu-profile RATE      CPU-profile the first consumer process during the step at RATE
                           (V8 sampling profiler via --inspect; summary in the report)
   --label NAME            results directory suffix (default quick or ramp)
@@ -155,6 +160,8 @@ async function main(args: string[]): Promise<number> {
         "read-endpoints": { type: "string", default: DEFAULT_READS },
         "sse-clients": { type: "string" },
         "producer-flags": { type: "string", default: "" },
+        env: { type: "string", multiple: true, default: [] },
+        "baseline-env": { type: "string", multiple: true, default: [] },
         label: { type: "string" },
         "cpu-profile": { type: "string" },
         out: { type: "string" },
@@ -194,6 +201,20 @@ async function main(args: string[]): Promise<number> {
     throw new UsageError("--cpu-profile needs separate consumer processes (not --workers)");
   }
   const producerFlags = values["producer-flags"].split(/\s+/).filter(Boolean);
+  const envOf = (flag: string, list: string[]) => {
+    const out: Record<string, string> = {};
+    for (const kv of list) {
+      const m = kv.match(/^([A-Z][A-Z0-9_]*)=(.*)$/);
+      if (!m) throw new UsageError(`--${flag} must be KEY=VALUE, got "${kv}"`);
+      out[m[1]!] = m[2]!;
+    }
+    return out;
+  };
+  const env = envOf("env", values.env);
+  const baselineEnv = envOf("baseline-env", values["baseline-env"]);
+  const variants = values["baseline-env"].length > 0
+    ? [{ variant: "baseline", env: { ...env, ...baselineEnv } }, { variant: "this build", env }]
+    : [{ variant: undefined, env }];
   const label = values.label ?? (quick ? "quick" : "ramp");
   if (!/^[\w.-]+$/.test(label)) {
     throw new UsageError(`--label must be a plain name, got "${label}"`);
@@ -211,7 +232,7 @@ async function main(args: string[]): Promise<number> {
   // A hard bound on the whole run: steps, start-ups, drains and the HTTP phase, with slack.
   const perRunS = 60 + steps.length * (stepDurationS + 15) + 2 * drainTimeoutS +
     (http ? http.ingestDurationS + http.readEndpoints.length * http.readDurationS + 30 : 0);
-  const budgetS = Math.ceil(consumerCounts.length * perRunS + 60);
+  const budgetS = Math.ceil(consumerCounts.length * variants.length * perRunS + 60);
   const abort = new AbortController();
   // Last resort when stopping in order did not finish: kill every child, drop the schemas, exit.
   const killAndExit = async (code: number) => {
@@ -247,26 +268,34 @@ async function main(args: string[]): Promise<number> {
   let failure: string | undefined;
   try {
     for (const [i, consumers] of consumerCounts.entries()) {
-      if (abort.signal.aborted) throw new Error("Aborted");
-      log(`run with ${consumers} consumer${consumers > 1 ? "s" : ""}`);
-      runs.push(
-        await runRamp({
-          databaseUrl,
-          consumers,
-          workersMode: values.workers,
-          steps,
-          stepDurationS,
-          drainTimeoutS,
-          stopAtSaturation: !values["no-stop"],
-          producerFlags,
-          seedBase: 1000 * (i + 1),
-          logDir,
-          ...(http && i === consumerCounts.length - 1 ? { http } : {}),
-          ...(profileAtRate ? { profileAtRate } : {}),
-          signal: abort.signal,
-          log,
-        }),
-      );
+      for (const { variant, env } of variants) {
+        if (abort.signal.aborted) throw new Error("Aborted");
+        log(
+          `run with ${consumers} consumer${consumers > 1 ? "s" : ""}${
+            variant ? ` (${variant})` : ""
+          }`,
+        );
+        runs.push({
+          ...await runRamp({
+            databaseUrl,
+            consumers,
+            workersMode: values.workers,
+            steps,
+            stepDurationS,
+            drainTimeoutS,
+            stopAtSaturation: !values["no-stop"],
+            producerFlags,
+            env,
+            seedBase: 1000 * (i + 1),
+            logDir,
+            ...(http && i === consumerCounts.length - 1 ? { http } : {}),
+            ...(profileAtRate ? { profileAtRate } : {}),
+            signal: abort.signal,
+            log,
+          }),
+          ...(variant ? { variant } : {}),
+        });
+      }
     }
   } catch (err) {
     failure = (err as Error).message;
@@ -279,7 +308,7 @@ async function main(args: string[]): Promise<number> {
   }
   const finishedAt = new Date();
   machine.loadAvgEnd = readOr("/proc/loadavg").split(" ").slice(0, 3).join(", ");
-  const ok = !failure && runs.length === consumerCounts.length &&
+  const ok = !failure && runs.length === consumerCounts.length * variants.length &&
     runs.every((r) => r.reconciliation.ok && r.drain.complete);
   if (!failure && !ok) failure = "reconciliation mismatch or incomplete drain";
   const report: LoadtestReport = {
@@ -295,6 +324,8 @@ async function main(args: string[]): Promise<number> {
       workers: values.workers,
       http,
       producerFlags,
+      env,
+      baselineEnv,
       profileAtRate,
     },
     machine,

@@ -33,6 +33,29 @@ export function parseHistogram(text: string, name: string): Histogram {
   return h;
 }
 
+/** The counter `name` summed by the value of one of its labels (e.g. `operation`). */
+export function parseCounterBy(text: string, name: string, label: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const re = new RegExp(`[{,]${label}="([^"]*)"`);
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name + "{")) continue;
+    const value = line.match(re)?.[1];
+    if (value === undefined) continue;
+    out[value] = (out[value] ?? 0) + (Number(line.slice(line.lastIndexOf(" ") + 1)) || 0);
+  }
+  return out;
+}
+
+/** Adds counters by label value. */
+export function addBy(
+  a: Record<string, number>,
+  b: Record<string, number>,
+): Record<string, number> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
 /** Sum of the counter (or gauge) `name` over all its label sets. */
 export function parseCounter(text: string, name: string): number {
   let total = 0;

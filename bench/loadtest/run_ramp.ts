@@ -8,6 +8,8 @@
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import type { LedgerTotals } from "../../producer/mod.ts";
 import {
+  type BilledBreakdown,
+  billedBreakdown,
   createSql,
   createSqsClient,
   ensureQueues,
@@ -29,12 +31,14 @@ import {
   waitForPort,
 } from "./_processes.ts";
 import {
+  addBy,
   addHistograms,
   diffHistograms,
   emptyHistogram,
   type Histogram,
   histogramQuantile,
   parseCounter,
+  parseCounterBy,
   parseHistogram,
 } from "./prom_histogram.ts";
 import { judgeStep, knee, slope, type StepVerdict } from "./saturation.ts";
@@ -59,6 +63,8 @@ export interface RampOptions {
   /** Stop the ramp after the first step that was not sustained. */
   stopAtSaturation: boolean;
   producerFlags: string[];
+  /** Extra environment for every consumer, producer and API process (e.g. PRODUCER_ENCODING). */
+  env?: Record<string, string>;
   seedBase: number;
   logDir: string;
   http?: HttpPhaseOptions;
@@ -126,6 +132,27 @@ export interface StepResult {
   verdict: StepVerdict;
   /** CPU profile of the first consumer process during this step, when asked for. */
   profile?: ProfileSummary & { file: string };
+  /** SQS requests as billed over the window (issue 20), per million events. */
+  sqs: SqsCost;
+}
+
+/**
+ * Billed SQS requests per million events over a step's window, from the request counters
+ * (`scalestream_sqs_billed_requests_total`): the producer's per event it got acknowledged, the
+ * consumers' per event stored; their sum is what a million events cost end to end.
+ */
+export interface SqsCost {
+  billedPerMillion: number;
+  producerPerMillion: number;
+  consumerPerMillion: number;
+  /** By kind (sends by 64 KiB chunk, receives by chunk, empty receives, deletes, …). */
+  perMillion: BilledBreakdown;
+  /** Raw requests (not chunks) in the window, by operation, producer and consumers together. */
+  requests: Record<string, number>;
+  /** Mean messages per receive that returned any. */
+  messagesPerReceive: number;
+  /** Message body bytes sent / JSON bytes of the events in them. */
+  compressionRatio: number;
 }
 
 export interface DepthPoint {
@@ -144,6 +171,8 @@ export interface Reconciliation {
 
 export interface RampResult {
   consumers: number;
+  /** "baseline" or "this build" when the run compared settings side by side (--baseline-env). */
+  variant?: string;
   steps: StepResult[];
   knee: number | null;
   saturatedAt: number | null;
@@ -171,7 +200,22 @@ interface Sample {
   pgCpuS: number;
   pgWaitS: number;
   /** The running producer's counters (from its /metrics), with the port they came from. */
-  producer?: { port: number; sent: number; acked: number };
+  producer?: {
+    port: number;
+    sent: number;
+    acked: number;
+    billed: Record<string, number>;
+    requests: Record<string, number>;
+    eventBytes: number;
+    bodyBytes: number;
+  };
+  /** The consumers' SQS counters, summed over processes. */
+  consumerSqs: {
+    billed: Record<string, number>;
+    requests: Record<string, number>;
+    empty: number;
+    received: number;
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -239,6 +283,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
       QUEUE_DEPTH_INTERVAL_MS: "0",
       LOG_LEVEL: "warning",
       LOG_FORMAT: "json",
+      ...o.env,
     };
 
     // Consumers: N processes (or one supervisor of N), each serving /metrics on its health port.
@@ -333,12 +378,32 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
             port: pPort,
             sent: parseCounter(text, "scalestream_producer_events_total"),
             acked: parseCounter(text, "scalestream_producer_events_acked_total"),
+            billed: parseCounterBy(text, "scalestream_sqs_billed_requests_total", "operation"),
+            requests: parseCounterBy(text, "scalestream_sqs_requests_total", "operation"),
+            eventBytes: parseCounter(text, "scalestream_producer_event_bytes_total"),
+            bodyBytes: parseCounter(text, "scalestream_producer_body_bytes_total"),
           };
         } catch { /* not listening yet, or gone */ }
       }
       let e2e = emptyHistogram(), flush = emptyHistogram(), flushSize = emptyHistogram();
       let dbErrors = 0;
+      const consumerSqs: Sample["consumerSqs"] = {
+        billed: {},
+        requests: {},
+        empty: 0,
+        received: 0,
+      };
       for (const text of scrapes) {
+        consumerSqs.billed = addBy(
+          consumerSqs.billed,
+          parseCounterBy(text, "scalestream_sqs_billed_requests_total", "operation"),
+        );
+        consumerSqs.requests = addBy(
+          consumerSqs.requests,
+          parseCounterBy(text, "scalestream_sqs_requests_total", "operation"),
+        );
+        consumerSqs.empty += parseCounter(text, "scalestream_sqs_empty_receives_total");
+        consumerSqs.received += parseCounter(text, "scalestream_consumer_messages_received_total");
         e2e = addHistograms(e2e, parseHistogram(text, "scalestream_e2e_latency_seconds"));
         flush = addHistograms(
           flush,
@@ -364,6 +429,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
         flush,
         flushSize,
         dbErrors,
+        consumerSqs,
         proc,
         pgCpuS: pg.cpuS,
         pgWaitS: pg.waitS,
@@ -629,6 +695,7 @@ function measureStep(o: {
     peakRssMb,
     consumerCpuUsPerEvent: stored > 0 ? round(consumerCpuS * 1e6 / stored, 1) : NaN,
     pgCpuUsPerEvent: stored > 0 ? round(pgCpuS * 1e6 / stored, 1) : NaN,
+    sqs: sqsCost(from, to, p0, p1, stored),
     errors: {
       dbErrors: to.dbErrors - from.dbErrors,
       producerFailed: summary.failed ?? 0,
@@ -647,6 +714,51 @@ function measureStep(o: {
       sendSlope: Number.isFinite(step.sendBacklogSlope) ? step.sendBacklogSlope : 0,
       sendEnd: Number.isFinite(step.sendBacklogEnd) ? step.sendBacklogEnd : 0,
     }),
+  };
+}
+
+const diffBy = (a: Record<string, number>, b: Record<string, number> = {}) =>
+  Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]));
+const total = (r: Record<string, number>) => Object.values(r).reduce((x, y) => x + y, 0);
+
+/** Billed requests per million events over the window; see {@linkcode SqsCost}. */
+export function sqsCost(
+  from: Pick<Sample, "consumerSqs">,
+  to: Pick<Sample, "consumerSqs">,
+  p0: Sample["producer"] | undefined,
+  p1: Sample["producer"] | undefined,
+  stored: number,
+): SqsCost {
+  const pBilled = p0 && p1 ? diffBy(p1.billed, p0.billed) : {};
+  const pAcked = p0 && p1 ? p1.acked - p0.acked : 0;
+  const cBilled = diffBy(to.consumerSqs.billed, from.consumerSqs.billed);
+  const empty = to.consumerSqs.empty - from.consumerSqs.empty;
+  const perM = (n: number, events: number) => events > 0 ? n * 1e6 / events : NaN;
+  const producerPerMillion = perM(total(pBilled), pAcked);
+  const consumerPerMillion = perM(total(cBilled), stored);
+  // Each side per event it handled; by kind, each side's share scaled the same way.
+  const scaled: Record<string, number> = {};
+  for (const [op, n] of Object.entries(pBilled)) scaled[op] = (scaled[op] ?? 0) + perM(n, pAcked);
+  for (const [op, n] of Object.entries(cBilled)) scaled[op] = (scaled[op] ?? 0) + perM(n, stored);
+  const b = billedBreakdown(scaled, perM(empty, stored));
+  const perMillion = Object.fromEntries(
+    Object.entries(b).map(([k, v]) => [k, round(v)]),
+  ) as unknown as BilledBreakdown;
+  const requests = addBy(
+    p0 && p1 ? diffBy(p1.requests, p0.requests) : {},
+    diffBy(to.consumerSqs.requests, from.consumerSqs.requests),
+  );
+  const receives = (requests.ReceiveMessage ?? 0) - empty;
+  const received = to.consumerSqs.received - from.consumerSqs.received;
+  const eventBytes = p0 && p1 ? p1.eventBytes - p0.eventBytes : 0;
+  return {
+    billedPerMillion: round(producerPerMillion + consumerPerMillion),
+    producerPerMillion: round(producerPerMillion),
+    consumerPerMillion: round(consumerPerMillion),
+    perMillion,
+    requests,
+    messagesPerReceive: receives > 0 ? round(received / receives, 2) : NaN,
+    compressionRatio: eventBytes > 0 ? round((p1!.bodyBytes - p0!.bodyBytes) / eventBytes, 3) : NaN,
   };
 }
 

@@ -35,6 +35,9 @@ export interface LoadtestReport {
   failure?: string;
 }
 
+const runName = (r: RampResult) =>
+  `${r.consumers} consumer${r.consumers > 1 ? "s" : ""}${r.variant ? ` (${r.variant})` : ""}`;
+
 const fmt = (n: number | null | undefined, digits = 0) =>
   n === null || n === undefined || !Number.isFinite(n)
     ? "–"
@@ -53,7 +56,7 @@ export function chartsOf(report: LoadtestReport): Record<string, string> {
   const offered = [...new Set(report.runs.flatMap((r) => r.steps.map((s) => s.offered)))];
   const throughput: Series[] = report.runs.map((r, i) => ({
     color: RUN_COLORS[i % RUN_COLORS.length]!,
-    name: `${r.consumers} consumer${r.consumers > 1 ? "s" : ""} (stored/s)`,
+    name: `${runName(r)} (stored/s)`,
     points: r.steps.map((s) => [s.offered, s.consumerRate] as [number, number]),
   }));
   if (offered.length) {
@@ -70,7 +73,7 @@ export function chartsOf(report: LoadtestReport): Record<string, string> {
   }
   const latency: Series[] = report.runs.flatMap((r, i) =>
     (["p50", "p95", "p99"] as const).map((p) => ({
-      name: `${r.consumers} consumer${r.consumers > 1 ? "s" : ""} ${p}`,
+      name: `${runName(r)} ${p}`,
       points: r.steps.map((s) => [s.offered, s.e2eMs[p]] as [number, number]),
       color: RUN_COLORS[i % RUN_COLORS.length]!,
       ...(DASH[p] ? { dash: DASH[p] } : {}),
@@ -78,7 +81,7 @@ export function chartsOf(report: LoadtestReport): Record<string, string> {
   );
   const depth: Series[] = report.runs.map((r, i) => ({
     color: RUN_COLORS[i % RUN_COLORS.length]!,
-    name: `${r.consumers} consumer${r.consumers > 1 ? "s" : ""}`,
+    name: runName(r),
     points: r.depth.map((d) => [d.t, d.visible + d.inflight] as [number, number]),
     markers: false,
   }));
@@ -149,9 +152,9 @@ export function reportMarkdown(r: LoadtestReport): string {
   );
   for (const run of r.runs) {
     out.push(
-      `| ${run.consumers} | ${run.knee ? fmt(run.knee) + " events/s" : "none"} | ${
-        run.saturatedAt ? fmt(run.saturatedAt) + " events/s" : "none reached"
-      } | ${
+      `| ${run.consumers}${run.variant ? ` (${run.variant})` : ""} | ${
+        run.knee ? fmt(run.knee) + " events/s" : "none"
+      } | ${run.saturatedAt ? fmt(run.saturatedAt) + " events/s" : "none reached"} | ${
         run.drain.events > 0
           ? `${fmt(run.drain.eventsPerS)} events/s over ${fmt(run.drain.events)} events`
           : "no backlog"
@@ -171,7 +174,7 @@ export function reportMarkdown(r: LoadtestReport): string {
   );
   for (const run of r.runs) {
     out.push(
-      `## ${run.consumers} consumer${run.consumers > 1 ? "s" : ""}`,
+      `## ${runName(run)}`,
       "",
       "| offered/s | sent/s | acked/s | stored/s | queue Δ/s | queue end | unacked Δ/s | unacked end | e2e p50 / p95 / p99 ms | flush p50 / p95 / p99 ms | events/flush | verdict |",
       "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |",
@@ -208,6 +211,27 @@ export function reportMarkdown(r: LoadtestReport): string {
         } / ${fmt(rss.fauxqs)} / ${
           fmt(rss.api)
         } | ${s.errors.dbErrors} / ${s.errors.producerFailed} / ${s.errors.producerRetried} |`,
+      );
+    }
+    out.push(
+      "",
+      "SQS requests as billed (one per request and per 64 KiB chunk of messages sent or received), per million events over the step's window, from `scalestream_sqs_billed_requests_total`: the producer's per event acknowledged, the consumers' per event stored:",
+      "",
+      "| offered/s | billed per 10⁶ events | producer / consumers | sends | receives | empty receives | deletes | visibility | other | messages per receive | events per message | body / JSON bytes |",
+      "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+    );
+    for (const s of run.steps) {
+      const c = s.sqs;
+      if (!c) continue;
+      const b = c.perMillion;
+      out.push(
+        `| ${fmt(s.offered)} | **${fmt(c.billedPerMillion)}** | ${fmt(c.producerPerMillion)} / ${
+          fmt(c.consumerPerMillion)
+        } | ${fmt(b.sends)} | ${fmt(b.receives)} | ${fmt(b.emptyReceives)} | ${fmt(b.deletes)} | ${
+          fmt(b.visibility)
+        } | ${fmt(b.other)} | ${fmt(c.messagesPerReceive, 2)} | ${fmt(s.eventsPerMessage, 1)} | ${
+          fmt(c.compressionRatio, 3)
+        } |`,
       );
     }
     for (const s of run.steps.filter((x) => x.profile)) {
