@@ -33,10 +33,6 @@ export function createSql(url: string, options: SqlOptions = {}): Sql {
     max: options.max ?? 4,
     idle_timeout: 30,
     connect_timeout: 10,
-    // postgres.js waits before reconnecting by a pool-wide failure count, up to 20 s by default:
-    // after a short outage with many failed attempts, a query could wait 20 s on a closed
-    // connection although the server is back (and overrun a shutdown deadline). Capped at 2 s.
-    backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** retries, 2),
     onnotice: () => {},
     connection,
     types: {
