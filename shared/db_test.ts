@@ -36,6 +36,9 @@ Deno.test({
       ],
       stdout: "piped",
       stderr: "piped",
+      // A pool that never recovers would hang the whole suite; fail instead (a 5 s run plus 20
+      // queries normally takes seconds).
+      signal: AbortSignal.timeout(120_000),
     }).output();
     const stdout = new TextDecoder().decode(out.stdout);
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr).slice(-2000));
