@@ -4,6 +4,7 @@
  * real ones instead. Producer → SQS → consumer → PostgreSQL → API, until Ctrl-C.
  */
 import {
+  createClock,
   createSql,
   createSqsClient,
   type EmbeddedService,
@@ -44,11 +45,14 @@ if (!sqsEndpoint) {
 let databaseUrl = base.databaseUrl;
 let poolMax = base.dbPoolMax;
 if (!databaseUrl) {
-  const pg = await startEmbeddedPostgres();
+  // On disk, not in memory: PGlite's in-memory file system holds every stored row in this process.
+  const dataDir = base.devDataDir;
+  if (!dataDir.startsWith("memory://")) await Deno.mkdir(dataDir, { recursive: true });
+  const pg = await startEmbeddedPostgres({ dataDir });
   embedded.push(pg);
   databaseUrl = pg.url;
   poolMax = 1; // PGlite is a single backend
-  log.info("Embedded PostgreSQL (PGlite) at {url}", { url: pg.url });
+  log.info("Embedded PostgreSQL (PGlite) at {url}, data in {dataDir}", { url: pg.url, dataDir });
 }
 const config = loadConfig(env, { sqsEndpoint, databaseUrl, dbPoolMax: poolMax });
 
@@ -74,6 +78,17 @@ const runtime = createConsumerRuntime({
   dlqUrl,
   config,
   workerId: `dev-${Deno.pid}`,
+  clock: createClock(config.clockSpec),
+  // PGlite's one connection is the session; a real PostgreSQL gets one connection of its own.
+  ...(poolMax > 1
+    ? {
+      maintenanceSession: createSql(databaseUrl, {
+        max: 1,
+        applicationName: "scalestream-maintenance",
+        ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
+      }),
+    }
+    : {}),
 });
 const { consumer, metrics } = runtime;
 runtime.start();

@@ -118,12 +118,13 @@ export async function runAnalyticsJobs(
 
 /** Runs {@linkcode runAnalyticsJobs} every `analyticsIntervalMs` until the returned stop is called. */
 export function startAnalyticsJobs(
-  deps: { sql: Sql },
+  deps: { sql: Sql; now?: () => number },
   config: AnalyticsConfig,
 ): { stop(): Promise<void> } {
   let running: Promise<unknown> = Promise.resolve();
+  const now = deps.now ?? Date.now;
   const timer = setInterval(() => {
-    running = running.then(() => runAnalyticsJobs(deps, config)).catch((err) =>
+    running = running.then(() => runAnalyticsJobs(deps, config, now())).catch((err) =>
       log.warn("Analytics jobs failed: {error}", { error: String(err) })
     );
   }, config.analyticsIntervalMs);

@@ -5,7 +5,8 @@
 import { parseArgs } from "node:util";
 import { openDatabase, setupProgram } from "./_program.ts";
 import { runAnalyticsJobs } from "./analytics_stages.ts";
-import { maintainPartitions } from "./maintain_partitions.ts";
+import { runMaintenance } from "./run_maintenance.ts";
+import { createClock } from "../shared/mod.ts";
 import { rebuildAggregates } from "./rebuild_aggregates.ts";
 
 const REBUILD_HELP = `Usage: deno task rebuild --from <ISO time> --to <ISO time>
@@ -16,10 +17,13 @@ Environment: DATABASE_URL, DB_SCHEMA.`;
 
 const MAINTAIN_HELP = `Usage: deno task maintain
 
-  Creates the coming days' raw-event partitions, drops those older than RETENTION_DAYS, prunes
-  short-lived analytics state, closes timed-out sessions and runs anomaly detection once.
+  One maintenance round by hand (consumers run it in process, on their elected leader): creates
+  the coming days' raw-event partitions, drops those older than RETENTION_DAYS, rolls up and
+  prunes every table by its retention rule (docs/operations.md), closes timed-out sessions and runs
+  anomaly detection once. Prints the report as one JSON line.
 
-Environment: DATABASE_URL, DB_SCHEMA, RETENTION_DAYS, SESSION_TIMEOUT_S, ANOMALY_*.`;
+Environment: DATABASE_URL, DB_SCHEMA, RETENTION_DAYS, RETENTION_OVERRIDES, SESSION_TIMEOUT_S,
+ANOMALY_*.`;
 
 /** Runs the `rebuild` subcommand; resolves to the exit code. */
 export async function rebuildCommand(args: string[]): Promise<number> {
@@ -77,17 +81,17 @@ export async function maintainCommand(args: string[]): Promise<number> {
   const sql = await openDatabase(program, "scalestream-maintain");
   if (!sql) return 2;
   try {
-    const partitions = await maintainPartitions({ sql }, { retentionDays: config.retentionDays });
-    const jobs = await runAnalyticsJobs({ sql }, config);
-    log.info(
-      "Maintained: {created} partitions created, dropped {dropped}, pruned {pruned}, {sessionsClosed} sessions closed, {anomalies} anomalies",
-      {
-        ...partitions,
-        ...jobs,
-        dropped: partitions.dropped,
-        pruned: JSON.stringify(partitions.pruned),
-      },
-    );
+    const now = createClock(config.clockSpec);
+    const report = await runMaintenance({ sql, now }, {
+      retentionDays: config.retentionDays,
+      overrides: config.retentionOverrides,
+    });
+    const jobs = await runAnalyticsJobs({ sql }, config, now());
+    log.info("Maintained: {report}; {sessionsClosed} sessions closed, {anomalies} anomalies", {
+      report: JSON.stringify(report),
+      ...jobs,
+    });
+    console.log(JSON.stringify({ ...report, ...jobs }));
     return 0;
   } finally {
     await sql.end({ timeout: 5 });

@@ -4,7 +4,15 @@
  * SIGTERM/SIGINT to them and exits once they have drained.
  */
 import { parseArgs } from "node:util";
-import { createSqsClient, ensureQueues, retryAtStartup, settleWithin } from "../shared/mod.ts";
+import {
+  createClock,
+  createSql,
+  createSqsClient,
+  ensureQueues,
+  retryAtStartup,
+  settleWithin,
+  startEmfPublisher,
+} from "../shared/mod.ts";
 import { createConsumerRuntime } from "./consumer_runtime.ts";
 import { startHealthServer } from "./health_server.ts";
 import { openDatabase, type Program, setupProgram } from "./_program.ts";
@@ -48,7 +56,21 @@ async function consumeHere(program: Program): Promise<number> {
     maxMs: config.startupRetryMs,
   });
   const workerId = config.workerId ?? `${Deno.hostname()}-${Deno.pid}`;
-  const runtime = createConsumerRuntime({ sql, sqs, queueUrl, dlqUrl, config, workerId });
+  const runtime = createConsumerRuntime({
+    sql,
+    sqs,
+    queueUrl,
+    dlqUrl,
+    config,
+    workerId,
+    clock: createClock(config.clockSpec),
+    // One connection of its own: its session holds the maintenance leader's advisory lock.
+    maintenanceSession: createSql(config.databaseUrl!, {
+      max: 1,
+      applicationName: "scalestream-maintenance",
+      ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
+    }),
+  });
   const { consumer, metrics } = runtime;
   const server = startHealthServer({
     consumer,
@@ -57,6 +79,14 @@ async function consumeHere(program: Program): Promise<number> {
     metrics: metrics.text,
   });
   runtime.start();
+  // CloudWatch (ECS): the same registry as EMF lines on stdout, which the awslogs driver ships.
+  const emf = config.cloudwatchEmf
+    ? startEmfPublisher({
+      registry: metrics.registry,
+      dimensions: { Service: "consumer" },
+      intervalMs: config.cloudwatchEmfIntervalMs,
+    })
+    : undefined;
 
   const { promise: done, resolve } = Promise.withResolvers<number>();
   let stopping = false;
@@ -74,6 +104,9 @@ async function consumeHere(program: Program): Promise<number> {
       Deno.exit(1);
     }, config.shutdownDeadlineMs + 5000);
     await runtime.stop();
+    if (emf && !(await settleWithin(emf.stop(), 1000))) {
+      log.warn("The metrics publisher did not stop within 1 s");
+    }
     if (server && !(await settleWithin(server.shutdown(), 1000))) {
       log.warn("The health server did not close within 1 s");
     }

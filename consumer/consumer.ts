@@ -72,6 +72,11 @@ export interface ConsumerDeps {
   segmentOf?: (userId: string) => string;
   /** Dimension lookups, primed once per flush (user segment, product category). */
   enricher?: Enricher;
+  /**
+   * The clock of event-time decisions (the late/future window, flush time); default `Date.now`.
+   * Soak runs pass an accelerated one (shared/clock.ts).
+   */
+  now?: () => number;
   /** Called after each committed flush (metrics, live updates). */
   onFlush?: (result: FlushResult, info: { latencyMs: number; messages: number }) => void;
 }
@@ -347,7 +352,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
   }
 
   function accept(messages: Message[], readyAtMs = Date.now()) {
-    const nowMs = Date.now();
+    const nowMs = (deps.now ?? Date.now)();
     const window = {
       nowMs,
       lateHorizonMs: config.lateHorizonS * 1000,
@@ -529,7 +534,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
         }
         return await flushEvents(
           { events, rejects, messages: batch.length, workerId: deps.workerId },
-          { sql: deps.sql, stages: deps.stages, segmentOf },
+          { sql: deps.sql, stages: deps.stages, segmentOf, ...(deps.now ? { now: deps.now } : {}) },
         );
       },
       {

@@ -5,6 +5,7 @@
  *   dims load                  load the generator's products and users as enrichment dimensions
  *   rebuild --from T --to T    recompute the analytics aggregates of a range from raw events
  *   maintain                   partitions and retention, session sweep, anomaly detection
+ *   restore-check [--source U] a restored database against its raw events (and its source)
  * A subcommand is a module exporting `(args) => Promise<exitCode>`, loaded only when used.
  */
 type Command = (args: string[]) => Promise<number>;
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   dims: async () => (await import("./cmd_dims.ts")).dimsCommand,
   rebuild: async () => (await import("./cmd_analytics.ts")).rebuildCommand,
   maintain: async () => (await import("./cmd_analytics.ts")).maintainCommand,
+  "restore-check": async () => (await import("./cmd_restore_check.ts")).restoreCheckCommand,
 };
 
 const [first, ...rest] = Deno.args;

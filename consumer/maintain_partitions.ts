@@ -1,7 +1,9 @@
 /**
- * Retention and partitions (`deno task maintain`): creates the daily raw-event partitions for the
- * coming days, drops those older than the retention (default 7 days, seed 002), and prunes the
- * short-lived analytics state (fraud counters, user-hour product sets) on the same horizon.
+ * Partitions of the raw-event tables: creates the daily partitions for the coming days through
+ * every `ensure_*_partitions(from date, to date)` function of the schema (today
+ * `ensure_event_partitions`; the dedupe table's comes with it), and drops the `events` partitions
+ * older than the retention (default 7 days, seed 002). Rows of other tables age out by their
+ * retention rules (retention_rules.ts, run_maintenance.ts).
  */
 import type { Sql } from "../shared/mod.ts";
 
@@ -15,7 +17,6 @@ export interface MaintainOptions {
 export interface MaintainResult {
   created: number;
   dropped: string[];
-  pruned: Record<string, number>;
 }
 
 const DAY_MS = 86_400_000;
@@ -31,10 +32,20 @@ export async function maintainPartitions(
   const nowMs = options.nowMs ?? Date.now();
   const today = nowMs - (nowMs % DAY_MS);
   const oldestKept = today - options.retentionDays * DAY_MS;
-  const [c] = await sql<{ created: number }[]>`
-    select ensure_event_partitions(${day(oldestKept)}::date, ${
-    day(today + (options.futureDays ?? 3) * DAY_MS)
-  }::date) as created`;
+  const ensure = await sql<{ name: string }[]>`
+    select p.proname as name from pg_proc p
+    where p.pronamespace = current_schema()::regnamespace
+      and p.proname like 'ensure\\_%\\_partitions' and p.pronargs = 2
+      and p.proargtypes[0] = 'date'::regtype and p.proargtypes[1] = 'date'::regtype
+    order by p.proname`;
+  let created = 0;
+  for (const { name } of ensure) {
+    const [c] = await sql<{ created: number | null }[]>`
+      select ${sql(name)}(${day(oldestKept)}::date, ${
+      day(today + (options.futureDays ?? 3) * DAY_MS)
+    }::date) as created`;
+    created += Number(c?.created ?? 0);
+  }
   const parts = await sql<{ name: string }[]>`
     select c.relname as name from pg_inherits i
     join pg_class c on c.oid = i.inhrelid
@@ -53,11 +64,5 @@ export async function maintainPartitions(
     });
     dropped.push(name);
   }
-  const cutoff = new Date(oldestKept).toISOString();
-  const pruned: Record<string, number> = {
-    fraud_counters: (await sql`delete from fraud_counters where bucket < ${cutoff}`).count,
-    user_hour_products: (await sql`delete from user_hour_products where hour < ${cutoff}`).count,
-    events_default: (await sql`delete from events_default where event_time < ${cutoff}`).count,
-  };
-  return { created: c?.created ?? 0, dropped: dropped.sort(), pruned };
+  return { created, dropped: dropped.sort() };
 }

@@ -112,6 +112,34 @@ const SETTINGS = {
   // Monitoring (issue 7): the producer's own /metrics port (0 = off) and the queue-depth poll.
   producerMetricsPort: ["PRODUCER_METRICS_PORT", int(0, 65_535).default(0)],
   queueDepthIntervalMs: ["QUEUE_DEPTH_INTERVAL_MS", int(0, 3_600_000).default(5000)],
+  // Operations (issue 16): application metrics to CloudWatch as EMF lines on stdout (ECS sets it).
+  cloudwatchEmf: ["CLOUDWATCH_EMF", bool.default(false)],
+  /**
+   * Where `deno task dev` keeps its embedded PostgreSQL (PGlite) data; "memory://" keeps it in
+   * memory, which grows with every event stored (issue 16).
+   */
+  /** An accelerated clock for soak runs (shared/clock.ts); unset = the system clock. */
+  clockSpec: ["SCALESTREAM_CLOCK", z.string().regex(/^\S+@[\d.]+x(@\d+)?$/).optional()],
+  // Maintenance in process: one consumer elected by advisory lock runs it this often (0 = never).
+  maintenanceIntervalMs: ["MAINTENANCE_INTERVAL_MS", int(0, 86_400_000).default(300_000)],
+  /** Per-table retention in days over the defaults, e.g. "rejects=90,sessions=14". */
+  retentionOverrides: [
+    "RETENTION_OVERRIDES",
+    z.string().default("").transform((s, ctx) => {
+      const out: Record<string, number> = {};
+      for (const part of s.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
+        const m = /^([a-z_][a-z0-9_]*)=(\d+(?:\.\d+)?)$/.exec(part);
+        if (!m || !(Number(m[2]) > 0)) {
+          ctx.addIssue({ code: "custom", message: `"${part}" is not table=days (days > 0)` });
+          return z.NEVER;
+        }
+        out[m[1]!] = Number(m[2]);
+      }
+      return out;
+    }),
+  ],
+  devDataDir: ["DEV_DATA_DIR", z.string().min(1).default(".scalestream/pglite")],
+  cloudwatchEmfIntervalMs: ["CLOUDWATCH_EMF_INTERVAL_MS", int(1000, 3_600_000).default(60_000)],
 
   logLevel: [
     "LOG_LEVEL",

@@ -42,6 +42,7 @@ export {
   type ConfigOverrides,
   loadConfig,
 } from "./config.ts";
+export { acceleratedClockSpec, type Clock, createClock, systemClock } from "./clock.ts";
 export { getLogger, type Logger, setupLogging, teardownLogging, withContext } from "./log.ts";
 export {
   createSql,
@@ -104,6 +105,14 @@ export {
   TRACEPARENT_ATTRIBUTE,
   tracer,
 } from "./metrics.ts";
+export {
+  CONSUMER_EMF_METRICS,
+  EMF_METRIC,
+  EMF_NAMESPACE,
+  type EmfMetricSpec,
+  type EmfPublisher,
+  startEmfPublisher,
+} from "./emf_metrics.ts";
 export {
   createQueueDepthMonitor,
   type QueueDepth,

@@ -14,6 +14,8 @@ import {
   type ScaleStreamStackProps,
 } from "../deploy/cdk/scalestream_stack.ts";
 import { ScaleStreamRepositoriesStack } from "../deploy/cdk/repositories_stack.ts";
+import { addScaleStreamStacks } from "../deploy/cdk/app.ts";
+import { EMF_METRIC, EMF_NAMESPACE } from "../shared/mod.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = Record<string, any>;
@@ -125,6 +127,44 @@ Deno.test("PostgreSQL 15 is encrypted, private, TLS-only and reachable only from
 Deno.test("multiAz puts a standby database in a second availability zone", () => {
   const multi = synth({ multiAz: true });
   multi.template.hasResourceProperties("AWS::RDS::DBInstance", { MultiAZ: true });
+});
+
+/** The app as `cdk deploy` builds it from context values (deploy/cdk/app.ts). */
+function synthApp(context: Record<string, string>): Json {
+  const outdir = Deno.makeTempDirSync({ prefix: "scalestream-cdk-test-" });
+  try {
+    const { stack } = addScaleStreamStacks(new App({ outdir, context }));
+    return Template.fromStack(stack).toJSON();
+  } finally {
+    Deno.removeSync(outdir, { recursive: true });
+  }
+}
+
+Deno.test("the production stage runs RDS Multi-AZ with a NAT gateway per AZ; development does not", () => {
+  const dbOf = (t: Json) =>
+    Object.values(t.Resources as Record<string, Json>).find((r) =>
+      r.Type === "AWS::RDS::DBInstance"
+    )!;
+  const nats = (t: Json) =>
+    Object.values(t.Resources as Record<string, Json>).filter((r) =>
+      r.Type === "AWS::EC2::NatGateway"
+    ).length;
+  const production = synthApp({ stage: "production" });
+  assert.equal(dbOf(production).Properties.MultiAZ, true);
+  assert.equal(nats(production), 2);
+  const development = synthApp({});
+  assert.equal(dbOf(development).Properties.MultiAZ, false);
+  assert.equal(nats(development), 1);
+  // An explicit context value wins over the stage.
+  assert.equal(dbOf(synthApp({ stage: "production", multiAz: "false" })).Properties.MultiAZ, false);
+  assert.throws(() => synthApp({ stage: "prod" }), /stage/);
+});
+
+Deno.test("the deploy workflow deploys the production stage", async () => {
+  const deploy = await Deno.readTextFile(
+    new URL("../.github/workflows/deploy.yml", import.meta.url),
+  );
+  assert.match(deploy, /-c stage=production/);
 });
 
 Deno.test("each program has its own least-privilege task role, separate from its execution role", () => {
@@ -242,6 +282,66 @@ Deno.test("alarms watch oldest message age, DLQ depth and error rates, and notif
   template.hasResourceProperties("AWS::Logs::MetricFilter", {
     FilterPattern: '{ $.level = "ERROR" }',
   });
+});
+
+Deno.test("application metrics reach CloudWatch as EMF and alarm on latency, throughput, rejects, derived lag", () => {
+  const [container] = taskDefinition("ConsumerTask").Properties.ContainerDefinitions as Json[];
+  const env = Object.fromEntries(
+    (container!.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]),
+  );
+  assert.equal(env.CLOUDWATCH_EMF, "true");
+  assert.equal(container!.LogConfiguration.LogDriver, "awslogs");
+
+  const alarms = ofType("AWS::CloudWatch::Alarm").map(([, r]) => r.Properties as Json);
+  const onMetric = (name: string) =>
+    alarms.find((a) =>
+      (a.Namespace === EMF_NAMESPACE && a.MetricName === name) ||
+      (a.Metrics as Json[] | undefined)?.some((m) =>
+        m.MetricStat?.Metric?.Namespace === EMF_NAMESPACE &&
+        m.MetricStat?.Metric?.MetricName === name
+      )
+    );
+  const dims = [{ Name: "Service", Value: "consumer" }];
+
+  const e2e = onMetric(EMF_METRIC.endToEndLatencyP95);
+  assert.ok(e2e, "no end-to-end latency alarm");
+  assert.equal(e2e.Threshold, 500);
+  assert.equal(e2e.Statistic, "Maximum");
+  assert.equal(e2e.ComparisonOperator, "GreaterThanThreshold");
+  assert.deepEqual(e2e.Dimensions, dims);
+
+  const throughput = onMetric(EMF_METRIC.eventsStored);
+  assert.ok(throughput, "no throughput-drop alarm");
+  assert.equal(throughput.ComparisonOperator, "LessThanLowerThreshold");
+  const band = (throughput.Metrics as Json[]).find((m) =>
+    String(m.Expression ?? "").startsWith("ANOMALY_DETECTION_BAND")
+  );
+  assert.ok(band, "the throughput alarm has no anomaly band");
+  assert.equal(throughput.ThresholdMetricId, band.Id);
+
+  const rejects = onMetric(EMF_METRIC.eventsRejected);
+  assert.ok(rejects, "no reject-rate alarm");
+  assert.ok(
+    onMetric(EMF_METRIC.eventsProcessed) === rejects,
+    "the reject rate divides by processed events",
+  );
+  assert.equal(rejects.Threshold, 5);
+  assert.ok(
+    (rejects.Metrics as Json[]).some((m) =>
+      m.Expression === "100 * rejected / MAX([processed, 1])"
+    ),
+  );
+
+  const lag = onMetric(EMF_METRIC.derivedStageLag);
+  assert.ok(lag, "no derived-stage lag alarm");
+  assert.equal(lag.Threshold, 60);
+  assert.equal(lag.Statistic, "Maximum");
+
+  for (const a of [e2e, throughput, rejects, lag]) {
+    assert.equal(a.AlarmActions.length, 1);
+    assert.equal(a.OKActions.length, 1);
+    assert.match(a.AlarmDescription, /docs\/runbook\.md#/);
+  }
 });
 
 Deno.test("the image repositories scan on push and keep tags immutable", () => {

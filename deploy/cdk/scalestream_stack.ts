@@ -17,6 +17,7 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
+import { PipelineAlarms } from "./pipeline_alarms.ts";
 
 /** The container image of each program (deploy/Dockerfile targets). */
 export interface ScaleStreamImages {
@@ -278,6 +279,8 @@ export class ScaleStreamStack extends Stack {
         CONSUMER_HEALTH_PORT: String(CONSUMER_HEALTH_PORT),
         CONSUMER_SHUTDOWN_DEADLINE_MS: String(CONSUMER_SHUTDOWN_DEADLINE_MS),
         CONSUMER_VISIBILITY_TIMEOUT_S: String(QUEUE_VISIBILITY_TIMEOUT_S),
+        // Application metrics as EMF lines on stdout; awslogs ships them (PipelineAlarms).
+        CLOUDWATCH_EMF: "true",
       },
       secrets: dbSecrets,
       portMappings: [{ containerPort: CONSUMER_HEALTH_PORT }],
@@ -656,6 +659,12 @@ export class ScaleStreamStack extends Stack {
         width: 8,
       }),
     );
+    // Alarms on the application's own metrics (EMF from the consumers): pipeline_alarms.ts.
+    const pipelineAlarms = new PipelineAlarms(this, "PipelineMetrics", {
+      alarmAction: notify,
+      dashboard,
+    });
+    alarms.push(...pipelineAlarms.alarms);
     dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({ title: "Alarms", alarms, width: 24, height: 3 }),
     );
