@@ -22,14 +22,21 @@ import {
   type AuthVariables,
   corsAllowList,
   parseOrigins,
+  peerRateLimit,
   rateLimit,
 } from "./middleware/mod.ts";
 import { registerEventSchema } from "./openapi.ts";
+import { rejectUnsafeParams } from "./params.ts";
 import { ApiProblem, problemResponse, validationHook } from "./problem.ts";
 import { DOCS_HTML } from "./routes/docs.ts";
 import { eventStatus, eventStatusRoute } from "./routes/event_status.ts";
 import { health, healthRoute, ready, readyRoute } from "./routes/health.ts";
-import { ingestEvents, ingestEventsDoc, MAX_BODY_BYTES } from "./routes/ingest_events.ts";
+import {
+  ingestEvents,
+  ingestEventsDoc,
+  MAX_BODY_BYTES,
+  parseIngestBody,
+} from "./routes/ingest_events.ts";
 import { liveStream, liveStreamRoute } from "./routes/live_stream.ts";
 import { metricsRoute, metricsText } from "./routes/metrics.ts";
 import { pipelineStatus, pipelineStatusRoute } from "./routes/pipeline_status.ts";
@@ -59,7 +66,7 @@ export interface AppDeps {
   keyStore?: KeyStore;
   /** Origins allowed by CORS; empty = no CORS headers. */
   corsOrigins?: readonly string[];
-  /** Per-key token bucket; `ratePerS` 0 disables it. */
+  /** Token buckets per key, and per peer address for keyless or failed-auth requests; 0 disables. */
   rateLimit?: { ratePerS: number; burst: number };
   /** Packing of ingested events into SQS messages. */
   ingest?: { maxMessageBytes?: number; lingerMs?: number; maxInflightBatches?: number };
@@ -132,6 +139,7 @@ export function createApp(deps: AppDeps): ApiApp {
   });
 
   for (const m of deps.middleware ?? []) app.use("*", m);
+  app.use("*", rejectUnsafeParams());
   app.use("*", corsAllowList({ origins: deps.corsOrigins ?? [] }));
   app.use(
     "/v1/events",
@@ -143,8 +151,12 @@ export function createApp(deps: AppDeps): ApiApp {
     }),
   );
   const keyStore = deps.keyStore ?? createKeyStore({ keys: deps.apiKeys, sql: deps.sql });
+  const limits = deps.rateLimit ?? { ratePerS: 0, burst: 1 };
+  // Keyless and failed-auth callers are limited per peer address BEFORE the key check, so key
+  // guessing is throttled (and costs no lookups once a peer is limited); keys have their own.
+  app.use("/v1/*", peerRateLimit(limits));
   app.use("/v1/*", apiKeyAuth({ store: keyStore, scope: scopeOf }));
-  app.use("/v1/*", rateLimit(deps.rateLimit ?? { ratePerS: 0, burst: 1 }));
+  app.use("/v1/*", rateLimit(limits));
 
   app.openapi(healthRoute, (c) => c.json(health(), 200));
   app.openapi(readyRoute, async (c) => {
@@ -158,14 +170,15 @@ export function createApp(deps: AppDeps): ApiApp {
 
   app.openAPIRegistry.registerPath(ingestEventsDoc);
   app.post("/v1/events", async (c) => {
-    let body: unknown;
+    let bytes: Uint8Array;
     try {
-      body = await c.req.json();
+      bytes = new Uint8Array(await c.req.arrayBuffer());
     } catch (err) {
       if (err instanceof HTTPException) throw err; // the body limit's 413
-      throw new ApiProblem(400, "The body is not valid JSON");
+      throw new ApiProblem(400, "The body could not be read");
     }
-    return c.json(await ingestEvents({ body }, { ingestor }), 202);
+    const items = parseIngestBody(bytes, c.req.header("content-type"));
+    return c.json(await ingestEvents({ items }, { ingestor }), 202);
   });
   app.openapi(eventStatusRoute, async (c) => {
     return c.json(await eventStatus(c.req.valid("param"), deps), 200);
@@ -214,6 +227,16 @@ export function createApp(deps: AppDeps): ApiApp {
     if (err instanceof HTTPException && err.status < 500) {
       return problemResponse(c, err.status, err.message || "The request cannot be processed");
     }
+    if (isDataException(err)) {
+      // Last line behind parameter validation: a value PostgreSQL refuses (SQLSTATE class 22,
+      // "data exception") came from the request, so it is the client's 400, not our 500.
+      log.warn("Request {method} {path} holds a value the database refused: {error}", {
+        method: c.req.method,
+        path: c.req.path,
+        error: (err as Error).message,
+      });
+      return problemResponse(c, 400, "A parameter holds a value the database cannot use");
+    }
     log.error("Request {method} {path} failed: {error}", {
       method: c.req.method,
       path: c.req.path,
@@ -228,4 +251,10 @@ export function createApp(deps: AppDeps): ApiApp {
       await ingestor?.close();
     },
   });
+}
+
+/** PostgreSQL's "data exception" class (22xxx): out-of-range datetimes, NUL in text, bad input syntax. */
+function isDataException(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^22[0-9A-Z]{3}$/.test(code);
 }

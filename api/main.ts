@@ -13,6 +13,7 @@ import {
   getLogger,
   loadConfig,
   migrate,
+  retryAtStartup,
   setupLogging,
   type Sql,
 } from "../shared/mod.ts";
@@ -107,7 +108,11 @@ async function apikey(args: string[], sql: Sql): Promise<number> {
 
 async function serve(config: Config, sql: Sql) {
   const sqs = createSqsClient(config, env);
-  const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
+  // Dependencies still starting (a database in recovery, an SQS endpoint not up yet) are waited
+  // for with logged backoff, up to STARTUP_RETRY_MS, instead of failing the container at once.
+  const retry = { maxMs: config.startupRetryMs };
+  const { queueUrl, dlqUrl } = await retryAtStartup("SQS", () => ensureQueues(sqs, config), retry);
+  await retryAtStartup("PostgreSQL", () => sql`select 1`, retry);
   const options = await apiOptionsFromConfig(config);
   const keyStore = createKeyStore({ keys: options.apiKeys, sql });
   const registry = createMetricsRegistry();

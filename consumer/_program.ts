@@ -7,6 +7,7 @@ import {
   loadConfig,
   type Logger,
   migrate,
+  retryAtStartup,
   setupLogging,
   type Sql,
 } from "../shared/mod.ts";
@@ -25,7 +26,9 @@ export async function setupProgram(category: string): Promise<Program> {
 
 /**
  * Opens the pool on `DATABASE_URL` with `DB_SCHEMA` first on the search path, creating that schema
- * and applying pending migrations. Returns null (after logging why) without a database URL.
+ * and applying pending migrations. A database that is still starting or refuses connections is
+ * waited for (`STARTUP_RETRY_MS`, logged backoff). Returns null (after logging why) without a
+ * database URL.
  */
 export async function openDatabase(
   { config, log }: Program,
@@ -35,20 +38,28 @@ export async function openDatabase(
     log.error("DATABASE_URL is required; use `deno task dev` for the embedded stack");
     return null;
   }
+  const databaseUrl = config.databaseUrl;
+  const retry = { maxMs: config.startupRetryMs };
   if (config.dbSchema) {
-    const admin = createSql(config.databaseUrl, { max: 1, applicationName });
+    const admin = createSql(databaseUrl, { max: 1, applicationName });
     try {
-      await ensureSchema(admin, config.dbSchema);
+      await retryAtStartup("PostgreSQL", () => ensureSchema(admin, config.dbSchema), retry);
     } finally {
       await admin.end({ timeout: 5 });
     }
   }
-  const sql = createSql(config.databaseUrl, {
+  const sql = createSql(databaseUrl, {
     max: config.dbPoolMax,
     statementTimeoutMs: config.dbStatementTimeoutMs,
     applicationName,
     ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
   });
-  await migrate(sql);
+  try {
+    await retryAtStartup("PostgreSQL", () => migrate(sql), retry);
+  } catch (err) {
+    await sql.end({ timeout: 1 });
+    throw err;
+  }
+  log.debug("PostgreSQL is ready");
   return sql;
 }

@@ -9,6 +9,8 @@ import {
   createSql,
   createSqsClient,
   ensureQueues,
+  retryAtStartup,
+  settleWithin,
   startEmfPublisher,
 } from "../shared/mod.ts";
 import { createConsumerRuntime } from "./consumer_runtime.ts";
@@ -50,7 +52,9 @@ async function consumeHere(program: Program): Promise<number> {
   const sql = await openDatabase(program, "scalestream-consumer");
   if (!sql) return 2;
   const sqs = createSqsClient(config, Deno.env.toObject());
-  const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
+  const { queueUrl, dlqUrl } = await retryAtStartup("SQS", () => ensureQueues(sqs, config), {
+    maxMs: config.startupRetryMs,
+  });
   const workerId = config.workerId ?? `${Deno.hostname()}-${Deno.pid}`;
   const runtime = createConsumerRuntime({
     sql,
@@ -94,14 +98,19 @@ async function consumeHere(program: Program): Promise<number> {
       deadlineMs: config.shutdownDeadlineMs,
     });
     // Last resort: the process exits even if something below hangs. Uncommitted messages return.
+    // Every step is bounded (runtime ≤ deadline + 1 s, then ≤ 1 s each), so this never fires.
     const hardExit = setTimeout(() => {
       log.error("Shutdown did not finish in time; exiting");
       Deno.exit(1);
-    }, config.shutdownDeadlineMs + 3000);
+    }, config.shutdownDeadlineMs + 5000);
     await runtime.stop();
-    await emf?.stop();
-    await server?.shutdown();
-    await sql.end({ timeout: 2 });
+    if (emf && !(await settleWithin(emf.stop(), 1000))) {
+      log.warn("The metrics publisher did not stop within 1 s");
+    }
+    if (server && !(await settleWithin(server.shutdown(), 1000))) {
+      log.warn("The health server did not close within 1 s");
+    }
+    await sql.end({ timeout: 1 });
     sqs.destroy();
     clearTimeout(hardExit);
     resolve(0);

@@ -89,7 +89,10 @@ export interface ConsumerStats {
   duplicates: number;
   rejected: number;
   outOfRange: number;
+  /** Messages left for the DLQ: undecodable, or failing their flush on their own. */
   poison: number;
+  /** Of `poison`: messages whose decoding failed with an error other than `PoisonMessageError`. */
+  decodeErrors: number;
   deleted: number;
   deleteFailures: number;
   flushErrors: number;
@@ -187,6 +190,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
     rejected: 0,
     outOfRange: 0,
     poison: 0,
+    decodeErrors: 0,
     deleted: 0,
     deleteFailures: 0,
     flushErrors: 0,
@@ -360,13 +364,24 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       try {
         decoded = decodeMessage(m, window);
       } catch (err) {
-        if (!(err instanceof PoisonMessageError)) throw err;
-        void leaveForDlq(m.ReceiptHandle, Number(m.Attributes?.ApproximateReceiveCount ?? 1), err);
-        log.warn("Poison message {messageId} (receive {count}): {reason}", {
-          messageId: m.MessageId,
-          count: m.Attributes?.ApproximateReceiveCount ?? "?",
-          reason: err.message,
-        });
+        // Undecodable (poison), or a decoder failure nobody foresaw: either way only this message
+        // is set aside for the DLQ; nothing a message holds may end the loop or the process.
+        const error = err instanceof Error ? err : new Error(String(err));
+        const receiveCount = Number(m.Attributes?.ApproximateReceiveCount ?? 1);
+        if (!(err instanceof PoisonMessageError)) {
+          stats.decodeErrors++;
+          log.error(
+            "Decoding message {messageId} failed unexpectedly; leaving it for the DLQ: {error}",
+            { messageId: m.MessageId, error: `${error.name}: ${error.message}`.slice(0, 500) },
+          );
+        } else {
+          log.warn("Poison message {messageId} (receive {count}): {reason}", {
+            messageId: m.MessageId,
+            count: m.Attributes?.ApproximateReceiveCount ?? "?",
+            reason: error.message,
+          });
+        }
+        void leaveForDlq(m.ReceiptHandle, Number.isFinite(receiveCount) ? receiveCount : 1, error);
         continue;
       }
       if (inflight.has(decoded.receiptHandle)) continue; // the same receipt twice: already held
@@ -707,8 +722,14 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       const late = new Promise<"late">((resolve) => {
         giveUp = setTimeout(() => resolve("late"), config.shutdownDeadlineMs + DEADLINE_GRACE_MS);
       });
+      // The last status row is written inside the same bound: with the database unreachable, the
+      // insert would otherwise wait for a connect timeout and overrun the deadline.
+      const drainAndReport = drain().then(async () => {
+        clearInterval(statusTimer);
+        if (statusTimer !== undefined) await reportStatus();
+      });
       try {
-        const outcome = await Promise.race([drain(), late]);
+        const outcome = await Promise.race([drainAndReport, late]);
         if (outcome === "late") {
           log.warn("Consumer {workerId} stopped with {flushes} flushes still running", {
             workerId: deps.workerId,
@@ -722,7 +743,6 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
         clearInterval(heartbeatTimer);
         clearInterval(statusTimer);
       }
-      if (statusTimer !== undefined) await reportStatus();
       log.info("Consumer {workerId} stopped: {stored} stored, {duplicates} duplicates skipped", {
         workerId: deps.workerId,
         stored: stats.stored,

@@ -3,7 +3,14 @@
  * `deno task dev`: enrichment, metrics (with the queue-depth poller), the analytics stages, the
  * periodic analytics jobs and the alert dispatcher. `stop()` drains them in order.
  */
-import { type Clock, type Config, getLogger, type Sql, type SQSClient } from "../shared/mod.ts";
+import {
+  type Clock,
+  type Config,
+  getLogger,
+  settleWithin,
+  type Sql,
+  type SQSClient,
+} from "../shared/mod.ts";
 import { type Consumer, createConsumer } from "./consumer.ts";
 import { startConsumerMetrics } from "./metrics.ts";
 import { createEnricher } from "./enrich.ts";
@@ -14,6 +21,10 @@ import { type MaintenanceReport, runMaintenance } from "./run_maintenance.ts";
 import { createRetentionRegistry, resolveRetention } from "./retention_rules.ts";
 
 const log = getLogger(["scalestream", "maintenance"]);
+const runtimeLog = getLogger(["scalestream", "consumer", "runtime"]);
+
+/** Past the shutdown deadline, how long the companions may still take (the consumer's grace). */
+const COMPANIONS_GRACE_MS = 1000;
 
 export interface ConsumerRuntime {
   consumer: Consumer;
@@ -22,7 +33,10 @@ export interface ConsumerRuntime {
   maintenance: MaintenanceLeader | undefined;
   /** Starts the loop (the jobs and the dispatcher run from creation). */
   start(): void;
-  /** Drains the consumer, then stops the jobs, the dispatcher and the metrics. */
+  /**
+   * Drains the consumer and stops the jobs, the dispatcher and the metrics, all within the
+   * shutdown deadline (plus a short grace), whether or not the database answers.
+   */
   stop(): Promise<void>;
 }
 
@@ -110,11 +124,22 @@ export function createConsumerRuntime(deps: {
     maintenance,
     start: () => consumer.start(),
     async stop() {
-      await consumer.stop();
-      await maintenance?.stop();
-      if (deps.maintenanceSession) await deps.maintenanceSession.end({ timeout: 2 });
-      await analyticsJobs.stop();
-      await alerts.stop();
+      const boundMs = config.shutdownDeadlineMs + COMPANIONS_GRACE_MS;
+      // Companions stop beside the drain, all under one bound: each may wait on the database.
+      const companions = Promise.all([
+        analyticsJobs.stop(),
+        alerts.stop(),
+        (async () => {
+          await maintenance?.stop();
+          if (deps.maintenanceSession) await deps.maintenanceSession.end({ timeout: 1 });
+        })(),
+      ]);
+      const [, inTime] = await Promise.all([consumer.stop(), settleWithin(companions, boundMs)]);
+      if (!inTime) {
+        runtimeLog.warn(
+          "Analytics jobs, alert delivery or maintenance still running at the shutdown deadline; leaving them",
+        );
+      }
       metrics.stop();
     },
   };

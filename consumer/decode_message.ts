@@ -1,16 +1,31 @@
 /** Turns one SQS message into validated events and reject rows; per-event work of the hot path. */
 import type { Message } from "@aws-sdk/client-sqs";
-import { ENCODING_ATTRIBUTE, type Event, unpackBody, validateEvent } from "../shared/mod.ts";
+import {
+  decodeEvent,
+  ENCODING_ATTRIBUTE,
+  type Event,
+  MAX_REJECT_PAYLOAD,
+  rejectInfo,
+  unpackBody,
+} from "../shared/mod.ts";
+
+export { MAX_REJECT_PAYLOAD };
 
 /** Why an event is not stored with the others: bad shape, or an event time outside the window. */
 export type RejectKind = "invalid" | "too_old" | "too_new";
 
-/** One event that goes to the rejects table, keyed by where it arrived. */
+/** One event that goes to the rejects table, keyed by where it arrived (and by `key`). */
 export interface RejectRow {
   messageId: string;
   index: number;
+  /**
+   * Stable idempotency key (a UUID): the event's `eventId` when it is a UUID, else derived from
+   * the SHA-256 of the payload text, so a re-sent invalid event is the same reject.
+   */
+  key: string;
   kind: RejectKind;
   reason: string;
+  /** The `eventId` the event carried, else `key`: what `GET /v1/events/{id}` finds it by. */
   eventId: string | null;
   eventType: string | null;
   payload: string;
@@ -41,12 +56,10 @@ export interface EventTimeWindow {
   nowMs: number;
 }
 
-/** The largest raw payload kept for one reject; larger ones are truncated (and say so). */
-export const MAX_REJECT_PAYLOAD = 16_384;
-
 /**
- * Decodes and validates a message. Throws `PoisonMessageError` when the body cannot be read at all;
- * otherwise every element ends up either in `events` or in `rejects`, never lost.
+ * Decodes and validates a message through the shared decode path (`unpackBody`, `decodeEvent`).
+ * Throws `PoisonMessageError` when the body cannot be read at all; otherwise every element ends
+ * up either in `events` or in `rejects`, never lost.
  */
 export function decodeMessage(message: Message, window: EventTimeWindow): DecodedMessage {
   const messageId = message.MessageId ?? "";
@@ -59,7 +72,7 @@ export function decodeMessage(message: Message, window: EventTimeWindow): Decode
   const newest = window.nowMs + window.futureSkewMs;
   for (let index = 0; index < values.length; index++) {
     const value = values[index];
-    const result = validateEvent(value);
+    const result = decodeEvent(value);
     if (!result.ok) {
       rejects.push(rejectRow(messageId, index, "invalid", result.reason, value));
       continue;
@@ -93,18 +106,15 @@ function rejectRow(
   reason: string,
   value: unknown,
 ): RejectRow {
-  const obj = value !== null && typeof value === "object" ? value as Record<string, unknown> : {};
-  let payload = JSON.stringify(value) ?? String(value);
-  if (payload.length > MAX_REJECT_PAYLOAD) {
-    payload = payload.slice(0, MAX_REJECT_PAYLOAD) + `…(truncated from ${payload.length} chars)`;
-  }
+  const info = rejectInfo(value);
   return {
     messageId,
     index,
+    key: info.key,
     kind,
     reason: reason.slice(0, 2000),
-    eventId: typeof obj.eventId === "string" ? obj.eventId.slice(0, 128) : null,
-    eventType: typeof obj.eventType === "string" ? obj.eventType.slice(0, 64) : null,
-    payload,
+    eventId: info.eventId,
+    eventType: info.eventType,
+    payload: info.payload,
   };
 }

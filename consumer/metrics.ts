@@ -80,6 +80,11 @@ export function createConsumerMetrics(
     "Receives of messages left for the dead-letter queue (undecodable, or failing permanently on their own); SQS moves one there after SQS_MAX_RECEIVE_COUNT receives",
     () => s().poison,
   );
+  counter(
+    "decode_errors_total",
+    "Messages whose decoding failed unexpectedly (not a known poison shape); each is isolated and left for the dead-letter queue like poison",
+    () => s().decodeErrors,
+  );
   counter("receive_errors_total", "Failed ReceiveMessage calls", () => s().receiveErrors);
   counter(
     "receives_total",

@@ -61,6 +61,8 @@ const SETTINGS = {
   flushMaxMs: ["CONSUMER_FLUSH_MAX_MS", int(1, 60_000).default(100)],
   flushConcurrency: ["CONSUMER_FLUSH_CONCURRENCY", int(1, 16).default(2)],
   shutdownDeadlineMs: ["CONSUMER_SHUTDOWN_DEADLINE_MS", int(1000, 600_000).default(25_000)],
+  /** How long programs wait for PostgreSQL and SQS at start-up before giving up. */
+  startupRetryMs: ["STARTUP_RETRY_MS", int(0, 3_600_000).default(120_000)],
   lateHorizonS: ["LATE_HORIZON_S", int(60, 31_536_000).default(86_400)],
   futureSkewS: ["FUTURE_SKEW_S", int(0, 86_400).default(300)],
   workerId: ["WORKER_ID", z.string().regex(/^[\w.-]{1,64}$/).optional()],

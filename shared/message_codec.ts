@@ -12,6 +12,9 @@
  * can share a queue; a new encoding must reach every consumer before any producer writes it.
  */
 import { constants, gunzipSync, gzipSync, zstdCompressSync, zstdDecompressSync } from "node:zlib";
+import { decodeUtf8, parseEventBatch, PoisonMessageError } from "./event_decode.ts";
+
+export { PoisonMessageError };
 
 /** Message attribute naming the body encoding. */
 export const ENCODING_ATTRIBUTE = "ss-encoding";
@@ -32,12 +35,6 @@ export const MAX_DECODED_BODY_BYTES = 16 * 1024 * 1024;
 
 const ZSTD_LEVEL = 1;
 const GZIP_LEVEL = 3;
-
-/** A message body that can never be processed, whatever the retries; SQS moves it to the DLQ. */
-export class PoisonMessageError extends Error {
-  override name = "PoisonMessageError";
-  readonly code = "ERR_POISON_MESSAGE";
-}
 
 const NON_ASCII = /[\u0080-\uffff]/g;
 const HAS_NON_ASCII = /[\u0080-\uffff]/;
@@ -83,32 +80,28 @@ export function encodeBody(json: string, encoding: BodyEncoding): string {
 }
 
 /**
- * Decodes a message body into its untrusted event values. A single event object is accepted as a
- * one-element batch. Throws {@linkcode PoisonMessageError} when the body cannot be read at all.
+ * Decodes a message body into its untrusted event values through the shared decode path
+ * (`decodeUtf8`, `parseEventBatch`). A single event object is accepted as a one-element batch.
+ * Throws {@linkcode PoisonMessageError} when the body cannot be read at all.
  */
 export function unpackBody(body: string | undefined, encoding: string | undefined): unknown[] {
   if (body === undefined || body === "") throw new PoisonMessageError("Message body is empty");
   let json = body;
   if (encoding === "gzip+base64" || encoding === "zstd+base64") {
+    let bytes: Uint8Array;
     try {
-      const bytes = Buffer.from(body, "base64");
+      const raw = Buffer.from(body, "base64");
       const limit = { maxOutputLength: MAX_DECODED_BODY_BYTES };
-      json =
-        (encoding === "gzip+base64" ? gunzipSync(bytes, limit) : zstdDecompressSync(bytes, limit))
-          .toString("utf8");
+      bytes = encoding === "gzip+base64" ? gunzipSync(raw, limit) : zstdDecompressSync(raw, limit);
     } catch (cause) {
-      throw new PoisonMessageError(`Message body is not valid ${encoding}`, { cause });
+      throw new PoisonMessageError(
+        `Message body is not valid ${encoding} of at most ${MAX_DECODED_BODY_BYTES} bytes`,
+        { cause },
+      );
     }
+    json = decodeUtf8(bytes);
   } else if (encoding !== undefined && encoding !== "json") {
-    throw new PoisonMessageError(`Unknown message encoding "${encoding}"`);
+    throw new PoisonMessageError(`Unknown message encoding "${encoding.slice(0, 40)}"`);
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch (cause) {
-    throw new PoisonMessageError("Message body is not valid JSON", { cause });
-  }
-  if (Array.isArray(value)) return value;
-  if (value !== null && typeof value === "object") return [value];
-  throw new PoisonMessageError("Message body is neither an event nor an array of events");
+  return parseEventBatch(json);
 }

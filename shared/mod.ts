@@ -18,6 +18,22 @@ export {
   validateEvent,
   type ValidationResult,
 } from "./event.ts";
+export {
+  checkInputLimits,
+  decodeEvent,
+  type DecodeResult,
+  decodeUtf8,
+  INPUT_LIMITS,
+  type InputLimits,
+  isUuid,
+  jsonChunks,
+  MAX_REJECT_PAYLOAD,
+  parseEventBatch,
+  printable,
+  type RejectInfo,
+  rejectInfo,
+  uuidFromBytes,
+} from "./event_decode.ts";
 export { applyEventAliases, EVENT_FIELD_ALIASES, EVENT_TYPE_ALIASES } from "./event_aliases.ts";
 export {
   type Config,
@@ -37,6 +53,13 @@ export {
   type SqlOptions,
   type Tx,
 } from "./db.ts";
+export { settleWithin } from "./settle_within.ts";
+export {
+  isTransientSqsError,
+  isTransientStartupError,
+  retryAtStartup,
+  type StartupRetryOptions,
+} from "./startup_retry.ts";
 export { createSqsClient, ensureQueues, type QueueUrls, SQSClient } from "./sqs.ts";
 export {
   BODY_ENCODINGS,

@@ -60,6 +60,7 @@ Deno.test("an injected traffic spike, a reject-rate spike and a bot are detected
     const rejects: RejectRow[] = Array.from({ length: 150 }, (_, i) => ({
       messageId: "m-bad",
       index: i,
+      key: `00000000-0000-8000-8000-${String(i).padStart(12, "0")}`,
       kind: "invalid",
       reason: "eventId: Invalid UUID",
       eventId: null,

@@ -136,6 +136,56 @@ Deno.test("the rate limit answers 429 with Retry-After once a key's bucket is em
   }
 });
 
+Deno.test("4,000 wrong-key and keyless requests from one peer get 429s before the key check; other peers and valid keys keep their own limits", async () => {
+  let lookups = 0;
+  const store = createKeyStore({ keys: apiKeys, sql: db.sql });
+  const keyStore = {
+    open: () => store.open(),
+    lookup: (key: string) => {
+      lookups++;
+      return store.lookup(key);
+    },
+  };
+  const burst = 50;
+  const app = createApp({ sql: db.sql, keyStore, rateLimit: { ratePerS: 0.01, burst } });
+  const attacker = { remoteAddr: { hostname: "198.51.100.7" } };
+  try {
+    const counts: Record<number, number> = {};
+    for (let i = 0; i < 4000; i++) {
+      const headers: Record<string, string> = i % 4 === 0 ? {} : { "x-api-key": `guess-${i}` };
+      const r = await app.request("/v1/pipeline/totals", { headers }, attacker);
+      counts[r.status] = (counts[r.status] ?? 0) + 1;
+      await r.body?.cancel();
+    }
+    // At most the burst (0.01 tokens/s refill nothing meanwhile) got as far as the key check.
+    assert.ok((counts[429] ?? 0) >= 3000, `only ${counts[429] ?? 0} answers were 429`);
+    assert.equal((counts[401] ?? 0) + (counts[429] ?? 0), 4000);
+    assert.ok(lookups <= (counts[401] ?? 0), "a limited request still looked its key up");
+
+    const limited = await app.request("/v1/pipeline/totals", {}, attacker);
+    assert.equal(limited.status, 429);
+    assert.ok(Number(limited.headers.get("retry-after")) >= 1);
+    await limited.body?.cancel();
+
+    // Another peer is not affected, and a valid key from it is limited per key, not per peer.
+    const other = { remoteAddr: { hostname: "203.0.113.9" } };
+    const keyless = await app.request("/v1/pipeline/totals", {}, other);
+    assert.equal(keyless.status, 401);
+    await keyless.body?.cancel();
+    for (let i = 0; i < burst + 5; i++) {
+      const r = await app.request(
+        "/v1/pipeline/totals",
+        { headers: { "x-api-key": READER } },
+        other,
+      );
+      assert.equal(r.status, i < burst ? 200 : 429, `request ${i} with a valid key`);
+      await r.body?.cancel();
+    }
+  } finally {
+    await app.close();
+  }
+});
+
 Deno.test("CORS headers go only to allowed origins, and preflight needs no key", async () => {
   const app = createApp({ sql: db.sql, apiKeys, corsOrigins: ["https://shop.example"] });
   try {

@@ -15,49 +15,10 @@ import {
   sleep,
 } from "../consumer/_test_support.ts";
 import type { Sql } from "../shared/mod.ts";
-import {
-  createTestDb,
-  createTestSqs,
-  eventually,
-  testDatabaseUrl,
-  type TestDb,
-  type TestSqs,
-} from "./harness.ts";
+import { spawnConsumer } from "./consumer_child.ts";
+import { createTestDb, createTestSqs, eventually, testDatabaseUrl } from "./harness.ts";
 
 const { embedded } = await testDatabaseUrl();
-const MAIN = new URL("../consumer/main.ts", import.meta.url).pathname;
-
-function spawnConsumer(
-  db: TestDb,
-  q: TestSqs,
-  workerId: string,
-  args: string[] = [],
-): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "consume", ...args],
-    env: {
-      DATABASE_URL: db.url,
-      DB_SCHEMA: db.schema,
-      SQS_ENDPOINT: q.endpoint,
-      // By name: the config's URL check refuses fauxqs's "sqs.<region>.127.0.0.1" host names.
-      SQS_QUEUE_NAME: q.queueUrl.slice(q.queueUrl.lastIndexOf("/") + 1),
-      SQS_DLQ_NAME: q.dlqUrl.slice(q.dlqUrl.lastIndexOf("/") + 1),
-      SQS_CREATE_QUEUES: "false",
-      WORKER_ID: workerId,
-      CONSUMER_HEALTH_PORT: "0",
-      CONSUMER_WAIT_TIME_S: "1",
-      CONSUMER_VISIBILITY_TIMEOUT_S: "5",
-      CONSUMER_FLUSH_MAX_MS: "20",
-      CONSUMER_STATUS_INTERVAL_MS: "200",
-      LOG_LEVEL: "warning",
-      LOG_FORMAT: "json",
-    },
-    stdin: "null",
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn();
-}
-
 /** Holds an exclusive lock on `ingest_stats` in an open transaction until `release()`. */
 async function lockIngestStats(sql: Sql) {
   const conn = await sql.reserve();

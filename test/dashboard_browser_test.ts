@@ -34,7 +34,8 @@ const HISTORY_PER_S = 14;
 /** Live events: this many every 50 ms (≈ 20/s) until the test ends, for at most a minute. */
 const LIVE_BATCH = 1;
 const MAX_PRODUCE_MS = 60_000;
-const WAIT_MS = 20_000;
+// Generous: on a loaded 2-core machine the first history load alone can take tens of seconds.
+const WAIT_MS = 60_000;
 
 /**
  * Screenshots go to a temporary directory (printed), so a test run never dirties the checkout;

@@ -11,6 +11,7 @@ import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { createApp } from "../api/mod.ts";
 import { createGenerator } from "../producer/mod.ts";
 import { type Event, unpackBody } from "../shared/mod.ts";
+import { fuzzParams } from "./fuzz_params.ts";
 import { createTestDb, createTestSqs } from "./harness.ts";
 
 const db = await createTestDb();
@@ -151,7 +152,7 @@ Deno.test("fuzz: arbitrary bytes and strings as the body never cause a 5xx", asy
         if (parsed === Symbol.for("invalid")) assert.equal(res.status, 400);
       },
     ),
-    { numRuns: 150 },
+    fuzzParams("ingest bytes", 150),
   );
 });
 
@@ -183,7 +184,7 @@ Deno.test("fuzz: a batch of junk, mutated and valid events is answered per index
         });
       },
     ),
-    { numRuns: 60 },
+    fuzzParams("ingest batches", 60),
   );
 });
 
@@ -214,7 +215,7 @@ Deno.test("fuzz: huge, deeply nested and oversized bodies get a 4xx problem, not
         await assertProblem(res);
       },
     ),
-    { numRuns: 20 },
+    fuzzParams("ingest huge bodies", 20),
   );
   const res = await post(JSON.stringify(Array.from({ length: 501 }, validEvent)));
   assert.equal(res.status, 413);

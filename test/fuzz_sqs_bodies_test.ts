@@ -12,8 +12,9 @@ import { createConsumer } from "../consumer/mod.ts";
 import { queueDepth, sendBodies } from "../consumer/_test_support.ts";
 import { createGenerator, createLedger, metaOf } from "../producer/mod.ts";
 import { reconcile } from "../producer/reconcile.ts";
-import { type Event, validateEvent } from "../shared/mod.ts";
+import { decodeEvent, type Event } from "../shared/mod.ts";
 import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";
+import { boundedShrink, fuzzParams } from "./fuzz_params.ts";
 
 const gen = createGenerator({ seed: 47, users: 50, products: 20 });
 const validEvent = (): Event => gen.next(Date.now() - 2000);
@@ -97,78 +98,86 @@ const body: fc.Arbitrary<Body> = fc.oneof(
 Deno.test("fuzz: raw SQS bodies through the real consumer — poison to the DLQ, rejects with reasons, valid neighbours stored, exact reconcile", async () => {
   let bodiesTried = 0;
   await fc.assert(
-    fc.asyncProperty(fc.array(body, { minLength: 5, maxLength: 20 }), async (bodies) => {
-      const db = await createTestDb();
-      const q = await createTestSqs({ maxReceiveCount: 1, visibilityTimeoutS: 5 });
-      const consumer = createConsumer({
-        sql: db.sql,
-        sqs: q.sqs,
-        queueUrl: q.queueUrl,
-        config: testConfig({ visibilityTimeoutS: 5 }),
-        workerId: "fuzz",
-      });
-      try {
-        // The expected outcome of each body, from the JSON and event specifications.
-        const ledger = createLedger();
-        let poison = 0;
-        const texts: string[] = [];
-        const classify = (value: unknown) => {
-          const v = validateEvent(value);
-          ledger.acked([v.ok ? metaOf("unique", v.event) : metaOf("invalid", null)]);
-        };
-        for (const b of bodies) {
-          if (b.kind === "packed") {
-            const values = b.items.map((it) => {
-              if (it.kind === "valid") return validEvent();
-              if (it.kind === "junk") return it.value;
-              const e: Record<string, unknown> = { ...validEvent() };
-              if (it.value === undefined) delete e[it.field];
-              else e[it.field] = it.value;
-              return e;
-            });
-            values.forEach(classify);
-            texts.push(asciiJson(values));
-            continue;
+    fc.asyncProperty(
+      fc.array(body, { minLength: 5, maxLength: 20 }),
+      boundedShrink(async (bodies) => {
+        const db = await createTestDb();
+        const q = await createTestSqs({ maxReceiveCount: 1, visibilityTimeoutS: 5 });
+        const consumer = createConsumer({
+          sql: db.sql,
+          sqs: q.sqs,
+          queueUrl: q.queueUrl,
+          config: testConfig({ visibilityTimeoutS: 5 }),
+          workerId: "fuzz",
+        });
+        try {
+          // The expected outcome of each body, from the JSON and event specifications.
+          const ledger = createLedger();
+          let poison = 0;
+          const texts: string[] = [];
+          const classify = (value: unknown) => {
+            const v = decodeEvent(value); // the consumer's own decode path is the specification
+            ledger.acked([v.ok ? metaOf("unique", v.event) : metaOf("invalid", null)]);
+          };
+          for (const b of bodies) {
+            if (b.kind === "packed") {
+              const values = b.items.map((it) => {
+                if (it.kind === "valid") return validEvent();
+                if (it.kind === "junk") return it.value;
+                const e: Record<string, unknown> = { ...validEvent() };
+                if (it.value === undefined) delete e[it.field];
+                else e[it.field] = it.value;
+                return e;
+              });
+              values.forEach(classify);
+              texts.push(asciiJson(values));
+              continue;
+            }
+            const text = b.kind === "garbage" ? sqsSafe(b.text) : asciiJson(b.value);
+            let parsed: unknown;
+            let ok = true;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              ok = false;
+            }
+            if (!ok || parsed === null || typeof parsed !== "object") poison++;
+            else if (Array.isArray(parsed)) parsed.forEach(classify);
+            else classify(parsed);
+            texts.push(text);
           }
-          const text = b.kind === "garbage" ? sqsSafe(b.text) : asciiJson(b.value);
-          let parsed: unknown;
-          let ok = true;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            ok = false;
-          }
-          if (!ok || parsed === null || typeof parsed !== "object") poison++;
-          else if (Array.isArray(parsed)) parsed.forEach(classify);
-          else classify(parsed);
-          texts.push(text);
-        }
-        bodiesTried += texts.length;
-        await sendBodies(q.sqs, q.queueUrl, texts);
-        consumer.start();
+          bodiesTried += texts.length;
+          await sendBodies(q.sqs, q.queueUrl, texts);
+          consumer.start();
 
-        const expected = ledger.totals();
-        const settled = await eventually(async () => {
-          if ((await queueDepth(q.sqs, q.queueUrl)) > 0) return false;
-          if ((await queueDepth(q.sqs, q.dlqUrl)) !== poison) return false;
-          return reconcile(expected, await pipelineTotals({ sql: db.sql })).exact;
-        }, 30_000);
-        await consumer.stop();
-        const result = reconcile(expected, await pipelineTotals({ sql: db.sql }));
-        assert.deepEqual(result.differences, [], "the pipeline differs from the expectation");
-        assert.ok(settled, "the queue did not settle");
-        assert.equal(await queueDepth(q.sqs, q.dlqUrl), poison, "poison messages in the DLQ");
-        assert.equal(consumer.stats.receiveErrors, 0);
-        const [bad] = await db.sql<{ n: number }[]>`
+          const expected = ledger.totals();
+          // Settled: every message was either deleted after its commit or moved to the DLQ. This
+          // does not depend on the outcome being right, so a wrong outcome fails at once instead
+          // of waiting for a time limit.
+          const settled = await eventually(
+            async () =>
+              consumer.stats.inflightMessages === 0 &&
+              (await queueDepth(q.sqs, q.queueUrl)) === 0 &&
+              (await queueDepth(q.sqs, q.dlqUrl)) >= poison,
+            60_000,
+          );
+          await consumer.stop();
+          const result = reconcile(expected, await pipelineTotals({ sql: db.sql }));
+          assert.deepEqual(result.differences, [], "the pipeline differs from the expectation");
+          assert.ok(settled, "the queue did not settle");
+          assert.equal(await queueDepth(q.sqs, q.dlqUrl), poison, "poison messages in the DLQ");
+          assert.equal(consumer.stats.receiveErrors, 0);
+          const [bad] = await db.sql<{ n: number }[]>`
           select count(*)::int as n from rejects where coalesce(reason, '') = ''`;
-        assert.equal(bad?.n, 0, "every reject has a reason");
-      } finally {
-        await consumer.stop();
-        await q.close();
-        await db.close();
-      }
-    }),
-    { numRuns: 4 },
+          assert.equal(bad?.n, 0, "every reject has a reason");
+        } finally {
+          await consumer.stop();
+          await q.close();
+          await db.close();
+        }
+      }),
+    ),
+    fuzzParams("sqs bodies", 4, { perRunMs: 120_000 }),
   );
   assert.ok(bodiesTried >= 20);
 });

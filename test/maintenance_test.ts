@@ -157,6 +157,7 @@ Deno.test("pruning 20 days of history changes no total and no rollup, and bounds
         rejects: [{
           messageId: `m-${d}`,
           index: 0,
+          key: `00000000-0000-8000-8000-${String(d).padStart(12, "0")}`,
           kind: "invalid",
           reason: "test",
           eventId: null,

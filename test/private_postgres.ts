@@ -24,7 +24,19 @@ export function privatePostgresAvailable(): boolean {
   }
 }
 
+/**
+ * A free port below the usual ephemeral range (32768–60999), where outgoing connections take
+ * theirs: a port the kernel hands out with port 0 can be taken by a client socket in the seconds
+ * initdb takes, and the server then fails with "Address already in use".
+ */
 function freePort(): number {
+  for (let i = 0; i < 100; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch { /* taken: try another */ }
+  }
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -77,7 +89,12 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const start = () =>
     run(`${BIN}/pg_ctl`, ["-D", data, "-o", opts, "-l", `${dir}/log`, "-w", "-t", "30", "start"]);
   const stop = () => run(`${BIN}/pg_ctl`, ["-D", data, "-m", "fast", "-w", "stop"]);
-  await start();
+  try {
+    await start();
+  } catch (err) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw err;
+  }
   let running = true;
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,

@@ -4,7 +4,7 @@
  * ones are reported by index and never enqueued. 202 means SQS acknowledged every accepted event.
  */
 import { z } from "@hono/zod-openapi";
-import { applyEventAliases, validateEvent } from "../../shared/mod.ts";
+import { decodeEvent, decodeUtf8, parseEventBatch, PoisonMessageError } from "../../shared/mod.ts";
 import type { EventIngestor } from "../event_ingestor.ts";
 import { ApiProblem, problemResponses } from "../problem.ts";
 
@@ -60,19 +60,45 @@ export const ingestEventsDoc = {
       description: "Valid events are in the queue",
       content: { "application/json": { schema: IngestResultSchema } },
     },
-    ...problemResponses(400, 401, 403, 413, 429, 503),
+    ...problemResponses(400, 401, 403, 413, 415, 429, 503),
   },
 };
 
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/**
+ * The body's untrusted event values, through the shared decode path: the content type must be
+ * JSON (415 otherwise), the bytes UTF-8 (a 400 naming the problem, never U+FFFD), the text one
+ * event or an array of events (400).
+ */
+export function parseIngestBody(bytes: Uint8Array, contentType: string | undefined): unknown[] {
+  if (!JSON_TYPE.test(contentType ?? "")) {
+    throw new ApiProblem(
+      415,
+      `The body must be application/json, not "${(contentType ?? "(none)").slice(0, 100)}"`,
+    );
+  }
+  const charset = /;\s*charset\s*=\s*"?([\w-]+)/i.exec(contentType ?? "")?.[1];
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    throw new ApiProblem(415, `The body must be UTF-8, not charset "${charset.slice(0, 40)}"`);
+  }
+  try {
+    return parseEventBatch(decodeUtf8(bytes));
+  } catch (err) {
+    if (err instanceof PoisonMessageError) throw new ApiProblem(400, err.message);
+    throw err;
+  }
+}
+
 /** Validates and enqueues the events of one request body. */
 export async function ingestEvents(
-  input: { body: unknown },
+  input: { items: readonly unknown[] },
   deps: { ingestor: EventIngestor | undefined },
 ): Promise<IngestResult> {
   if (!deps.ingestor) {
     throw new ApiProblem(503, "Ingestion is not configured: this API has no queue");
   }
-  const items = Array.isArray(input.body) ? input.body : [input.body];
+  const items = input.items;
   if (items.length > MAX_EVENTS_PER_REQUEST) {
     throw new ApiProblem(
       413,
@@ -82,7 +108,7 @@ export async function ingestEvents(
   const errors: { index: number; reason: string }[] = [];
   const batch = deps.ingestor.begin();
   for (const [index, item] of items.entries()) {
-    const v = validateEvent(applyEventAliases(item));
+    const v = decodeEvent(item);
     if (!v.ok) {
       errors.push({ index, reason: v.reason });
       continue;

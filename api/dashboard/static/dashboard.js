@@ -497,8 +497,8 @@ async function refresh() {
       })),
     );
   });
-  // Awaited only inside the revenue panel: when a newer refresh aborts this one first, nothing
-  // else handles its AbortError, which would surface as an unhandled rejection on the page.
+  // Read only by the revenue panel, and not at all once this refresh is aborted: without a handler
+  // of its own, an abort (a newer refresh, slow answers on a loaded machine) rejects it unhandled.
   revenueLines.catch(() => {});
   await Promise.all([
     panel(client.traffic(f, signal), drawTraffic),

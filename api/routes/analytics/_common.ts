@@ -2,13 +2,15 @@
 import { z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { DEVICE_TYPES } from "../../../shared/mod.ts";
+import { Datetime } from "../../params.ts";
 
 export const WINDOW_MS = { "1m": 60_000, "5m": 300_000, "1h": 3_600_000 } as const;
 export type WindowName = keyof typeof WINDOW_MS;
 /** Most buckets one series response holds; larger ranges need a coarser window. */
 export const MAX_BUCKETS = 1440;
 
-const datetime = z.iso.datetime({ offset: true });
+/** Bounded to what timestamptz holds (api/params.ts). */
+const datetime = Datetime;
 
 export const RangeQuery = z.object({
   window: z.enum(["1m", "5m", "1h"]).default("1m").openapi({

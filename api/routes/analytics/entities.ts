@@ -7,6 +7,7 @@ import { HTTPException } from "hono/http-exception";
 import type { Env } from "hono";
 import type { Sql } from "../../../shared/mod.ts";
 import { badRequest, errors, iso, Limit, money, RangeQuery, resolveRange } from "./_common.ts";
+import { Datetime } from "../../params.ts";
 
 const ok = <T extends z.ZodType>(schema: T, description: string) => ({
   200: { description, content: { "application/json": { schema } } },
@@ -19,7 +20,8 @@ const notFound = {
   },
 };
 const Id = z.string().min(1).max(128);
-const datetime = z.iso.datetime({ offset: true });
+/** Bounded to what timestamptz holds (api/params.ts). */
+const datetime = Datetime;
 
 const TopProducts = z.object({
   from: z.string(),
