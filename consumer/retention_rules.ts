@@ -37,6 +37,8 @@ export const KEPT_TABLES: Readonly<Record<string, string>> = {
   dim_users: "user profiles from the CRM; deleted there",
   api_keys: "a handful of keys; revoked keys stay for the record",
   schema_migrations: "one row per migration",
+  lake_state: "one row: the export watermark",
+  lake_reports: "the latest report of each kind and name (cohorts, experiments)",
 };
 
 /**
@@ -153,6 +155,22 @@ export const DEFAULT_RETENTION_RULES: readonly RetentionRule[] = [
     keepDays: "raw",
     why: "products per user-hour that pair up into item_pairs; late events need their hour",
     prune: pruneByColumn("user_hour_products", "hour"),
+  },
+  {
+    table: "lake_exports",
+    keepDays: 90 * DAY,
+    why:
+      "committed export batches (the manifest); the watermark, not this history, makes re-runs exact",
+    prune: pruneByColumn("lake_exports", "committed_at", (sql) => sql`and state = 'committed'`),
+  },
+  {
+    table: "lake_batch_checks",
+    keepDays: 90 * DAY,
+    why: "the batch view's daily verdicts, a quarter of history",
+    prune: async (sql, cutoff, limit) =>
+      (await sql`
+        delete from lake_batch_checks where day = any(array(
+          select day from lake_batch_checks where day < ${cutoff}::date limit ${limit}))`).count,
   },
   {
     table: "consumer_status",
