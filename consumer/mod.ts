@@ -25,6 +25,18 @@ export {
   preAggregate,
 } from "./flush_events.ts";
 export {
+  deriveAll,
+  deriveBatch,
+  derivedLagMs,
+  type DerivedOptions,
+  type DerivedWorker,
+  loadBatches,
+  rowToEvent,
+  startDerivedWorker,
+  sweepDerived,
+} from "./derived.ts";
+export { computeCounters, countsAsShopper } from "./core_counters.ts";
+export {
   type AnalyticsConfig,
   analyticsStages,
   runAnalyticsJobs,

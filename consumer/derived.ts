@@ -1,0 +1,228 @@
+/**
+ * The derived stage: sessions, user features, co-purchase pairs, fraud scores, inventory, orders
+ * and bot reports, computed from committed core batches through the outbox (`core_batches`).
+ *
+ * Exactly once: a batch's derived writes commit in the same transaction that deletes its outbox
+ * row, so a batch is derived once whichever worker gets it and however often one dies. Two ways
+ * in, both through that delete:
+ * - fast path: the consumer that committed a batch submits its events here (no re-read);
+ * - sweep: outbox rows older than `sweepAfterMs` (their consumer died or is behind) are claimed
+ *   with `for update skip locked` and their events read back from raw rows by `batch_id`.
+ * Several workers run in parallel (one per consumer); the stages lock their rows in key order, so
+ * they never deadlock. Derived state can be replayed from raw rows, so these transactions commit
+ * with `synchronous_commit = off`; the core flush never does.
+ */
+import { type Event, getLogger, type Sql, type Tx } from "../shared/mod.ts";
+import type { AcceptedEvent } from "./decode_message.ts";
+import type { FlushResult, FlushStage } from "./flush_events.ts";
+
+const log = getLogger(["scalestream", "derived"]);
+
+export interface DerivedOptions {
+  stages: readonly FlushStage[];
+  /** Outbox rows older than this are swept by any worker (default 5 s). */
+  sweepAfterMs?: number;
+  /** How often the sweep runs (default 1 s). */
+  sweepIntervalMs?: number;
+  /** Batches claimed per sweep transaction (default 8). */
+  sweepBatches?: number;
+  now?: () => number;
+  /** Called after each derived transaction commits (metrics). */
+  onDerived?: (info: { batches: number; events: number; lagMs: number }) => void;
+}
+
+export interface DerivedWorker {
+  /** Hands a committed core batch to this worker (fast path). */
+  submit(result: FlushResult): void;
+  /** Waits until every submitted batch is derived. */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts a worker: fast path for submitted batches, sweep for orphaned ones. */
+export function startDerivedWorker(deps: { sql: Sql }, options: DerivedOptions): DerivedWorker {
+  const now = options.now ?? Date.now;
+  let chain: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  const run = (what: string, work: () => Promise<unknown>) => {
+    const next = chain.then(work).catch((err) =>
+      log.warn("Derived {what} failed (the sweep retries it): {error}", {
+        what,
+        error: String(err),
+      })
+    );
+    chain = next;
+    return next;
+  };
+  const timer = setInterval(() => {
+    if (!stopped) {
+      void run("sweep", () =>
+        sweepDerived(deps, {
+          ...options,
+          olderThanMs: options.sweepAfterMs ?? 5_000,
+          limit: options.sweepBatches ?? 8,
+        }));
+    }
+  }, options.sweepIntervalMs ?? 1_000);
+  return {
+    submit(result) {
+      if (stopped || result.stored === 0) return;
+      void run("batch", async () => {
+        const derived = await deriveBatch(deps, options, result.batchId, result.inserted, {
+          segmentOf: result.segmentOf,
+          nowMs: now(),
+        });
+        if (derived) {
+          options.onDerived?.({ batches: 1, events: result.stored, lagMs: 0 });
+        }
+      });
+    },
+    idle: () => chain.then(() => undefined),
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await chain;
+    },
+  };
+}
+
+/**
+ * Derives one batch from events the caller holds, if its outbox row is still there (deleting it
+ * in the same transaction). Resolves false when another worker derived it already.
+ */
+export async function deriveBatch(
+  deps: { sql: Sql },
+  options: Pick<DerivedOptions, "stages">,
+  batchId: number,
+  events: readonly AcceptedEvent[],
+  ctx: { segmentOf: (userId: string) => string; nowMs: number },
+): Promise<boolean> {
+  return await deps.sql.begin(async (tx) => {
+    await tx`set local synchronous_commit = off`;
+    const taken = await tx`delete from core_batches where batch_id = ${batchId} returning 1`;
+    if (taken.length === 0) return false;
+    await runStages(tx, options.stages, events, ctx.segmentOf, ctx.nowMs);
+    return true;
+  });
+}
+
+/**
+ * Claims up to `limit` outbox rows older than `olderThanMs`, reads their events back from raw
+ * rows and derives them in one transaction. Resolves to the number of batches derived.
+ */
+export async function sweepDerived(
+  deps: { sql: Sql },
+  options: Pick<DerivedOptions, "stages" | "now" | "onDerived"> & {
+    olderThanMs: number;
+    limit: number;
+  },
+): Promise<number> {
+  const now = options.now ?? Date.now;
+  const r = await deps.sql.begin(async (tx) => {
+    await tx`set local synchronous_commit = off`;
+    const claimed = await tx<{ batch_id: string; lag_ms: number }[]>`
+      select batch_id::text,
+             (extract(epoch from clock_timestamp() - created_at) * 1000)::float8 as lag_ms
+      from core_batches where created_at <= now() - ${options.olderThanMs} * interval '1 ms'
+      order by batch_id limit ${options.limit} for update skip locked`;
+    if (claimed.length === 0) return null;
+    const ids = claimed.map((c) => c.batch_id);
+    const { events, segments } = await loadBatches(tx, ids);
+    await runStages(tx, options.stages, events, (u) => segments.get(u) ?? "unknown", now());
+    await tx`delete from core_batches where batch_id = any(${ids}::bigint[])`;
+    return { batches: ids.length, events: events.length, lagMs: claimed[0]!.lag_ms };
+  });
+  if (r === null) return 0;
+  options.onDerived?.(r);
+  return r.batches;
+}
+
+/** Sweeps until the outbox is empty (tests, `rebuild`, and the drain bench). */
+export async function deriveAll(
+  deps: { sql: Sql },
+  options: Pick<DerivedOptions, "stages" | "now">,
+): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await sweepDerived(deps, { ...options, olderThanMs: 0, limit: 32 });
+    if (n === 0) return total;
+    total += n;
+  }
+}
+
+/** Age of the oldest batch not yet derived, in milliseconds (0 when none waits). */
+export async function derivedLagMs(sql: Sql): Promise<number> {
+  const [r] = await sql<{ lag_ms: number | null }[]>`
+    select (extract(epoch from clock_timestamp() - min(created_at)) * 1000)::float8 as lag_ms
+    from core_batches`;
+  return Math.max(0, r?.lag_ms ?? 0);
+}
+
+async function runStages(
+  tx: Tx,
+  stages: readonly FlushStage[],
+  events: readonly AcceptedEvent[],
+  segmentOf: (userId: string) => string,
+  nowMs: number,
+): Promise<void> {
+  if (events.length === 0) return;
+  for (const stage of stages) await stage({ tx, inserted: events, segmentOf, nowMs });
+}
+
+interface RawRow {
+  event_id: string;
+  event_time: Date;
+  event_type: string;
+  user_id: string;
+  session_id: string;
+  product_id: string | null;
+  category: string | null;
+  price_cents: string | null;
+  quantity: number | null;
+  device_type: string;
+  country: string;
+  region: string;
+  order_id: string | null;
+  ip_address: string | null;
+  attrs: Record<string, unknown> | null;
+  segment: string | null;
+}
+
+/** The events of the given batches from raw rows (sorted by id, as the flush had them). */
+export async function loadBatches(
+  tx: Tx | Sql,
+  batchIds: readonly string[],
+): Promise<{ events: AcceptedEvent[]; segments: Map<string, string> }> {
+  const rows = await tx<RawRow[]>`
+    select event_id::text, event_time, event_type, user_id, session_id, product_id, category,
+           price_cents::text, quantity, device_type, country, region, order_id, ip_address, attrs,
+           segment
+    from events where batch_id = any(${batchIds as string[]}::bigint[])
+    order by event_id`;
+  const segments = new Map<string, string>();
+  const events = rows.map((row) => {
+    if (row.segment !== null) segments.set(row.user_id, row.segment);
+    return { event: rowToEvent(row), timeMs: row.event_time.getTime() };
+  });
+  return { events, segments };
+}
+
+/** An event as the flush received it, from its raw row. */
+export function rowToEvent(row: RawRow): Event {
+  const e: Record<string, unknown> = {
+    eventId: row.event_id,
+    eventType: row.event_type,
+    timestamp: row.event_time.toISOString(),
+    userId: row.user_id,
+    sessionId: row.session_id,
+    deviceType: row.device_type,
+    location: { country: row.country, region: row.region },
+  };
+  if (row.product_id !== null) e.productId = row.product_id;
+  if (row.category !== null) e.category = row.category;
+  if (row.price_cents !== null) e.price = Number(row.price_cents) / 100;
+  if (row.quantity !== null) e.quantity = row.quantity;
+  if (row.order_id !== null) e.orderId = row.order_id;
+  if (row.ip_address !== null) e.ipAddress = row.ip_address;
+  return { ...e, ...(row.attrs ?? {}) } as unknown as Event;
+}
