@@ -15,7 +15,7 @@ import { type Consumer, createConsumer } from "./consumer.ts";
 import { startConsumerMetrics } from "./metrics.ts";
 import { createEnricher } from "./enrich.ts";
 import { analyticsStages, startAnalyticsJobs } from "./analytics_stages.ts";
-import { startDerivedWorker } from "./derived.ts";
+import { registerDerivedMetrics, startDerivedWorker } from "./derived.ts";
 import { createAlertDispatcher } from "./alert_dispatcher.ts";
 import { type MaintenanceLeader, startMaintenanceLeader } from "./maintenance_leader.ts";
 import { type MaintenanceReport, runMaintenance } from "./run_maintenance.ts";
@@ -94,6 +94,7 @@ export function createConsumerRuntime(deps: {
   });
   // Derived state off the outbox: this process's batches on the fast path, anyone's orphans by sweep.
   const derived = startDerivedWorker({ sql }, { stages: analyticsStages(config), now });
+  registerDerivedMetrics(metrics.registry, derived);
   const analyticsJobs = startAnalyticsJobs({ sql, now }, config);
   const alerts = createAlertDispatcher({ sql }, {
     webhooks: {

@@ -12,7 +12,14 @@
  * they never deadlock. Derived state can be replayed from raw rows, so these transactions commit
  * with `synchronous_commit = off`; the core flush never does.
  */
-import { type Event, getLogger, type Sql, type Tx } from "../shared/mod.ts";
+import {
+  derivedGauge,
+  type Event,
+  getLogger,
+  type Registry,
+  type Sql,
+  type Tx,
+} from "../shared/mod.ts";
 import type { AcceptedEvent } from "./decode_message.ts";
 import type { FlushResult, FlushStage } from "./flush_events.ts";
 
@@ -31,7 +38,18 @@ export interface DerivedOptions {
   onDerived?: (info: { batches: number; events: number; lagMs: number }) => void;
 }
 
+export interface DerivedStats {
+  batches: number;
+  events: number;
+  /** Commit-to-derived time of the last batch this worker derived, in ms. */
+  lastLagMs: number;
+  lastAtMs: number;
+  /** Submit time of the oldest batch submitted here and not derived yet (ms), or null. */
+  oldestPendingAtMs: number | null;
+}
+
 export interface DerivedWorker {
+  readonly stats: Readonly<DerivedStats>;
   /** Hands a committed core batch to this worker (fast path). */
   submit(result: FlushResult): void;
   /** Waits until every submitted batch is derived. */
@@ -44,6 +62,21 @@ export function startDerivedWorker(deps: { sql: Sql }, options: DerivedOptions):
   const now = options.now ?? Date.now;
   let chain: Promise<unknown> = Promise.resolve();
   let stopped = false;
+  const pending = new Map<number, number>(); // batch id → submitted at
+  const stats: DerivedStats = {
+    batches: 0,
+    events: 0,
+    lastLagMs: 0,
+    lastAtMs: 0,
+    oldestPendingAtMs: null,
+  };
+  const observe = (info: { batches: number; events: number; lagMs: number }) => {
+    stats.batches += info.batches;
+    stats.events += info.events;
+    stats.lastLagMs = info.lagMs;
+    stats.lastAtMs = now();
+    options.onDerived?.(info);
+  };
   const run = (what: string, work: () => Promise<unknown>) => {
     const next = chain.then(work).catch((err) =>
       log.warn("Derived {what} failed (the sweep retries it): {error}", {
@@ -59,21 +92,31 @@ export function startDerivedWorker(deps: { sql: Sql }, options: DerivedOptions):
       void run("sweep", () =>
         sweepDerived(deps, {
           ...options,
+          onDerived: observe,
           olderThanMs: options.sweepAfterMs ?? 5_000,
           limit: options.sweepBatches ?? 8,
         }));
     }
   }, options.sweepIntervalMs ?? 1_000);
   return {
+    get stats() {
+      let oldest: number | null = null;
+      for (const at of pending.values()) oldest = oldest === null ? at : Math.min(oldest, at);
+      return { ...stats, oldestPendingAtMs: oldest };
+    },
     submit(result) {
       if (stopped || result.stored === 0) return;
+      const submittedAt = now();
+      pending.set(result.batchId, submittedAt);
       void run("batch", async () => {
-        const derived = await deriveBatch(deps, options, result.batchId, result.inserted, {
-          segmentOf: result.segmentOf,
-          nowMs: now(),
-        });
-        if (derived) {
-          options.onDerived?.({ batches: 1, events: result.stored, lagMs: 0 });
+        try {
+          const derived = await deriveBatch(deps, options, result.batchId, result.inserted, {
+            segmentOf: result.segmentOf,
+            nowMs: now(),
+          });
+          if (derived) observe({ batches: 1, events: result.stored, lagMs: now() - submittedAt });
+        } finally {
+          pending.delete(result.batchId);
         }
       });
     },
@@ -225,4 +268,36 @@ export function rowToEvent(row: RawRow): Event {
   if (row.order_id !== null) e.orderId = row.order_id;
   if (row.ip_address !== null) e.ipAddress = row.ip_address;
   return { ...e, ...(row.attrs ?? {}) } as unknown as Event;
+}
+
+/** Registers the derived stage's metrics of one worker (lag, batches, events). */
+export function registerDerivedMetrics(
+  registry: Registry,
+  worker: Pick<DerivedWorker, "stats">,
+  now: () => number = Date.now,
+): void {
+  derivedGauge(
+    registry,
+    "scalestream_derived_lag_seconds",
+    "Time from a core batch's commit to its derived state's commit: the oldest batch still waiting in this worker, else the last one derived (0 after 15 s idle)",
+    () => {
+      const s = worker.stats;
+      const t = now();
+      const waiting = s.oldestPendingAtMs === null ? 0 : t - s.oldestPendingAtMs;
+      const last = t - s.lastAtMs > 15_000 ? 0 : s.lastLagMs;
+      return Math.max(waiting, last) / 1000;
+    },
+  );
+  derivedGauge(
+    registry,
+    "scalestream_derived_batches",
+    "Core batches this worker derived (monotonic)",
+    () => worker.stats.batches,
+  );
+  derivedGauge(
+    registry,
+    "scalestream_derived_events",
+    "Events this worker derived (monotonic)",
+    () => worker.stats.events,
+  );
 }

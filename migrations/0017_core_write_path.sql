@@ -61,6 +61,8 @@ create index if not exists events_time_brin on events using brin (event_time);
 alter table rejects add column reject_key uuid;
 update rejects set reject_key = md5(message_id || '/' || event_index)::uuid;
 alter table rejects alter column reject_key set not null;
+-- Rows written by hand (tools, tests) get a random key; the flush always sends its own.
+alter table rejects alter column reject_key set default gen_random_uuid();
 alter table rejects drop constraint rejects_pkey;
 alter table rejects add primary key (reject_key);
 alter table rejects alter column message_id drop not null;
