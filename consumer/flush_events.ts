@@ -48,6 +48,11 @@ export interface FlushDeps {
   stages?: readonly FlushStage[];
   segmentOf?: (userId: string) => string;
   now?: () => number;
+  /**
+   * Runs first in the flush's transaction, before its statement (tests that hold a flush open
+   * without holding any row lock).
+   */
+  inTransaction?: (tx: Tx) => Promise<void>;
   /** The clock of the dedupe generation (tests of the generation boundary); default the database's. */
   dedupeClock?: () => number;
 }
@@ -75,6 +80,7 @@ export async function flushEvents(input: FlushInput, deps: FlushDeps): Promise<F
   const rejects = uniqueByKey(input.rejects);
   const counters = computeCounters(unique, segmentOf);
   return await deps.sql.begin(async (tx) => {
+    await deps.inTransaction?.(tx);
     const nowMs = now();
     const core = await coreStatement(tx, {
       input,
