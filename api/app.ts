@@ -23,6 +23,7 @@ import {
   corsAllowList,
   parseOrigins,
   peerRateLimit,
+  publishableCors,
   rateLimit,
 } from "./middleware/mod.ts";
 import { registerEventSchema } from "./openapi.ts";
@@ -140,7 +141,15 @@ export function createApp(deps: AppDeps): ApiApp {
 
   for (const m of deps.middleware ?? []) app.use("*", m);
   app.use("*", rejectUnsafeParams());
-  app.use("*", corsAllowList({ origins: deps.corsOrigins ?? [] }));
+  const keyStore = deps.keyStore ?? createKeyStore({ keys: deps.apiKeys, sql: deps.sql });
+  // Ingestion with a publishable key answers CORS for that key's origins; the rest, CORS_ORIGINS.
+  app.use(
+    "*",
+    publishableCors({
+      store: keyStore,
+      fallback: corsAllowList({ origins: deps.corsOrigins ?? [] }),
+    }),
+  );
   app.use(
     "/v1/events",
     bodyLimit({
@@ -150,7 +159,6 @@ export function createApp(deps: AppDeps): ApiApp {
       },
     }),
   );
-  const keyStore = deps.keyStore ?? createKeyStore({ keys: deps.apiKeys, sql: deps.sql });
   const limits = deps.rateLimit ?? { ratePerS: 0, burst: 1 };
   // Keyless and failed-auth callers are limited per peer address BEFORE the key check, so key
   // guessing is throttled (and costs no lookups once a peer is limited); keys have their own.
@@ -197,6 +205,8 @@ export function createApp(deps: AppDeps): ApiApp {
     in: "header",
     name: "x-api-key",
     description: "Scopes: read (GET /v1/*), ingest (POST /v1/events), admin (everything). " +
+      "Publishable keys (spk_…) only ingest, only from their origins, and may also travel as " +
+      "the `key` query parameter of POST /v1/events (sendBeacon cannot set headers). " +
       "Not required when the server has no keys configured (local development).",
   });
   registerEventSchema(app.openAPIRegistry);

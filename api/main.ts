@@ -1,7 +1,9 @@
 /**
  * `deno task api`: serves the Hono app over HTTP (container entry).
  * `deno task apikey create --name X --scopes read,ingest`: creates a key, prints it once, stores
- * only its hash. Also `apikey list` and `apikey revoke --name X`.
+ * only its hash. `apikey create --name shop --publishable --origin https://shop.example` creates a
+ * publishable key for web pages (ingest only, those origins only). Also `apikey list` and
+ * `apikey revoke --name X`.
  */
 import {
   type Config,
@@ -42,6 +44,8 @@ Environment: DATABASE_URL, DB_SCHEMA, SQS_ENDPOINT, SQS_QUEUE_NAME, HOST, PORT, 
 README.md).`;
 
 const APIKEY_USAGE = "Usage: deno task apikey create --name NAME --scopes read,ingest,admin\n" +
+  "       deno task apikey create --name NAME --publishable --origin https://shop.example " +
+  "[--origin …]\n" +
   "       deno task apikey list\n       deno task apikey revoke --name NAME";
 
 const env = Deno.env.toObject();
@@ -53,15 +57,18 @@ async function main(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(isApikey ? args.slice(1) : args, usage, {
     name: { type: "string" },
     scopes: { type: "string" },
+    publishable: { type: "boolean" },
+    origin: { type: "string", multiple: true },
     help: { type: "boolean", default: false },
   }, true);
   if (values.help) {
     console.log(usage);
     return 0;
   }
-  if (!isApikey && (positionals.length > 0 || values.name || values.scopes)) {
-    const what = positionals[0] ?? (values.name !== undefined ? "--name" : "--scopes");
-    throw new UsageError(`Unexpected argument "${what}"`, USAGE);
+  if (!isApikey) {
+    const what = positionals[0] ??
+      ["name", "scopes", "publishable", "origin"].find((k) => k in values)?.replace(/^/, "--");
+    if (what) throw new UsageError(`Unexpected argument "${what}"`, USAGE);
   }
   const config = loadConfig(env);
   await setupLogging({ level: config.logLevel, format: config.logFormat });
@@ -100,13 +107,33 @@ await runMain(main);
 
 async function apikey(
   positionals: string[],
-  values: { name?: string | undefined; scopes?: string | undefined },
+  values: {
+    name?: string | undefined;
+    scopes?: string | undefined;
+    publishable?: boolean | undefined;
+    origin?: string[] | undefined;
+  },
   sql: Sql,
 ): Promise<number> {
   await migrate(sql);
   switch (positionals[0]) {
     case "create": {
+      if (values.publishable) {
+        if (!values.name || !values.origin?.length) break;
+        const created = await createApiKey({
+          name: values.name,
+          scopes: parseScopes(values.scopes ?? "ingest"),
+          origins: values.origin,
+        }, { sql });
+        console.log(created.key);
+        console.error(
+          `Created publishable key "${created.name}" for ${created.origins?.join(", ")}: ` +
+            "it may only send events from those origins, so it can go in a web page.",
+        );
+        return 0;
+      }
       if (!values.name || !values.scopes) break;
+      if (values.origin) throw new RangeError("--origin needs --publishable");
       const created = await createApiKey(
         { name: values.name, scopes: parseScopes(values.scopes) },
         { sql },
@@ -122,7 +149,9 @@ async function apikey(
     case "list":
       for (const k of await listApiKeys({ sql })) {
         console.log(
-          `${k.name}\t${k.scopes.join("+")}\tcreated ${k.createdAt.toISOString()}` +
+          `${k.name}\t${k.scopes.join("+")}` +
+            (k.origins ? `\tpublishable for ${k.origins.join(" ")}` : "") +
+            `\tcreated ${k.createdAt.toISOString()}` +
             (k.revokedAt ? `\trevoked ${k.revokedAt.toISOString()}` : ""),
         );
       }
@@ -140,7 +169,9 @@ async function apikey(
     positionals[0] === undefined
       ? "Missing action"
       : ["create", "revoke"].includes(positionals[0])
-      ? `${positionals[0]} needs --name${positionals[0] === "create" ? " and --scopes" : ""}`
+      ? `${positionals[0]} needs --name${
+        positionals[0] === "create" ? " and --scopes (or --publishable and --origin)" : ""
+      }`
       : `Unknown action "${positionals[0]}"`,
     APIKEY_USAGE,
   );

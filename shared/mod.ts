@@ -71,6 +71,11 @@ export {
 } from "./sqs.ts";
 export { parseFlags, runMain, UsageError } from "./cli.ts";
 export {
+  createDeleteBatcher,
+  type DeleteBatcher,
+  type DeleteBatcherOptions,
+} from "./sqs_delete_batcher.ts";
+export {
   BODY_ENCODINGS,
   type BodyEncoding,
   COUNT_ATTRIBUTE,

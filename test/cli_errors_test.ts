@@ -58,6 +58,7 @@ const BAD_FLAGS: [name: string, args: string[], flag: string][] = [
   ["loadtest", ["bench/loadtest/main.ts", "--bogus"], "--bogus"],
   ["chaos", ["bench/chaos/main.ts", "--bogus"], "--bogus"],
   ["soak", ["bench/soak/main.ts", "--bogus"], "--bogus"],
+  ["build", ["deploy/build.ts", "api", "--bogus"], "--bogus"],
 ];
 
 Deno.test("every program answers an unknown flag with one error line, its usage and exit 2", async (t) => {
