@@ -62,6 +62,11 @@ export {
 } from "./startup_retry.ts";
 export { createSqsClient, ensureQueues, type QueueUrls, SQSClient } from "./sqs.ts";
 export {
+  createDeleteBatcher,
+  type DeleteBatcher,
+  type DeleteBatcherOptions,
+} from "./sqs_delete_batcher.ts";
+export {
   BODY_ENCODINGS,
   type BodyEncoding,
   COUNT_ATTRIBUTE,
