@@ -378,6 +378,7 @@ async function main(args: string[]): Promise<number> {
   if (args[0] === "reconcile") {
     return await (await import("./reconcile.ts")).reconcileCommand(args.slice(1));
   }
+  if (args[0] === "dims") return await (await import("./cmd_dims.ts")).dimsCommand(args.slice(1));
   const { values, positionals } = parseFlags(args, USAGE, OPTIONS, true);
   if (values.help) {
     console.log(HELP);

@@ -22,6 +22,8 @@ export {
   type User,
 } from "./population.ts";
 export { createRandom, type Random, seededUuid } from "./random.ts";
+/** The simulator's catalogue and users as dimension rows (`deno task dims load`, `task dev`). */
+export { dimensionsOf } from "./dimensions.ts";
 /** The behaviour model: `createGenerator(opts).next(timeMs)` returns valid events only. */
 export {
   createGenerator,
