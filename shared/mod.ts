@@ -61,6 +61,14 @@ export {
   type StartupRetryOptions,
 } from "./startup_retry.ts";
 export { createSqsClient, ensureQueues, type QueueUrls, SQSClient } from "./sqs.ts";
+/** The packing SQS sender (producer, HTTP ingestion and the server client send through it). */
+export {
+  createEventSender,
+  type EventSender,
+  type EventSenderOptions,
+  MAX_BATCH_BYTES,
+  type SenderStats,
+} from "./event_sender.ts";
 export {
   createDeleteBatcher,
   type DeleteBatcher,
