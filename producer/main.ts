@@ -3,19 +3,17 @@
  * HTTP ingestion API), with injected trouble on request and a ledger of what was acknowledged.
  * `deno task import-csv FILE`: sends a partner CSV feed through the same sender.
  */
-import type { parseArgs } from "node:util";
+import { parseArgs } from "node:util";
 import {
   type Config,
+  ConfigError,
   createMetricsRegistry,
   createSqsClient,
   ensureQueues,
   getLogger,
   loadConfig,
-  parseFlags,
-  runMain,
   setupLogging,
   type SQSClient,
-  UsageError,
 } from "../shared/mod.ts";
 import {
   createEventSender,
@@ -82,10 +80,9 @@ Environment: SQS_ENDPOINT, SQS_QUEUE_NAME, PRODUCER_MAX_MESSAGE_BYTES, PRODUCER_
 PRODUCER_MAX_INFLIGHT_BATCHES, LATE_HORIZON_S, FUTURE_SKEW_S, API_URL, SCALESTREAM_API_KEY …
 PRODUCER_METRICS_PORT (see README.md, section Producer). Exit status: 0 done, 1 some events failed, 2 bad usage.`;
 
-/** What a usage error prints after its message. */
-const USAGE = `${HELP.split("\n").slice(0, 3).join("\n")}
-
-Run with --help for all options.`;
+class UsageError extends Error {
+  override name = "UsageError";
+}
 
 const OPTIONS = {
   rate: { type: "string" },
@@ -119,7 +116,7 @@ function positiveInt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < 1) {
-    throw new UsageError(`--${name} must be a positive integer, got "${v}"`, USAGE);
+    throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
   }
   return n;
 }
@@ -128,10 +125,7 @@ function fraction(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = v.endsWith("%") ? Number(v.slice(0, -1)) / 100 : Number(v);
   if (!(n >= 0 && n < 1)) {
-    throw new UsageError(
-      `--${name} must be a fraction in [0, 1) or a percentage, got "${v}"`,
-      USAGE,
-    );
+    throw new UsageError(`--${name} must be a fraction in [0, 1) or a percentage, got "${v}"`);
   }
   return n;
 }
@@ -140,7 +134,7 @@ function wrap<T>(f: () => T): T {
   try {
     return f();
   } catch (err) {
-    if (err instanceof RangeError) throw new UsageError(err.message, USAGE);
+    if (err instanceof RangeError) throw new UsageError(err.message);
     throw err;
   }
 }
@@ -185,9 +179,7 @@ async function openDelivery(config: Config, values: Values): Promise<Delivery> {
       close() {},
     };
   }
-  if (target !== "sqs") {
-    throw new UsageError(`--target must be "sqs" or "http", got "${target}"`, USAGE);
-  }
+  if (target !== "sqs") throw new UsageError(`--target must be "sqs" or "http", got "${target}"`);
   const sqs: SQSClient = createSqsClient(config, Deno.env.toObject());
   const { queueUrl } = await ensureQueues(sqs, config);
   return {
@@ -244,7 +236,7 @@ async function produce(config: Config, values: Values): Promise<number> {
   const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : (() => {
     const n = Number(values.seed);
     if (!Number.isSafeInteger(n) || n < 0) {
-      throw new UsageError(`--seed must be a non-negative integer, got "${values.seed}"`, USAGE);
+      throw new UsageError(`--seed must be a non-negative integer, got "${values.seed}"`);
     }
     return n;
   })();
@@ -340,13 +332,11 @@ async function produce(config: Config, values: Values): Promise<number> {
 
 async function importCommand(config: Config, values: Values, file: string | undefined) {
   const log = getLogger(["scalestream", "producer", "csv"]);
-  if (!file) throw new UsageError("import-csv needs a FILE", USAGE);
+  if (!file) throw new UsageError("import-csv needs a FILE");
   try {
-    if (!(await Deno.stat(file)).isFile) throw new UsageError(`"${file}" is not a file`, USAGE);
+    if (!(await Deno.stat(file)).isFile) throw new UsageError(`"${file}" is not a file`);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new UsageError(`File "${file}" not found`, USAGE);
-    }
+    if (err instanceof Deno.errors.NotFound) throw new UsageError(`File "${file}" not found`);
     throw err;
   }
   const delivery = await openDelivery(config, values);
@@ -378,18 +368,22 @@ async function main(args: string[]): Promise<number> {
   if (args[0] === "reconcile") {
     return await (await import("./reconcile.ts")).reconcileCommand(args.slice(1));
   }
-  const { values, positionals } = parseFlags(args, USAGE, OPTIONS, true);
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
   if (values.help) {
     console.log(HELP);
     return 0;
   }
   const [command, ...rest] = positionals;
   if (command !== undefined && command !== "import-csv") {
-    throw new UsageError(`Unknown command "${command}"; the only command is import-csv`, USAGE);
+    throw new UsageError(`Unknown command "${command}"; the only command is import-csv`);
   }
-  if (rest.length > (command ? 1 : 0)) {
-    throw new UsageError(`Unexpected argument "${rest.at(-1)}"`, USAGE);
-  }
+  if (rest.length > (command ? 1 : 0)) throw new UsageError(`Unexpected argument "${rest.at(-1)}"`);
   const config = loadConfig(Deno.env.toObject());
   await setupLogging({ level: config.logLevel, format: config.logFormat });
   return command === "import-csv"
@@ -397,4 +391,14 @@ async function main(args: string[]): Promise<number> {
     : await produce(config, values);
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      console.error(`error: ${err.message}\n\nRun with --help for the options.`);
+      Deno.exit(2);
+    }
+    throw err;
+  }
+}

@@ -7,7 +7,7 @@
  * Every process, proxy, queue, schema and private cluster a scenario starts is removed when it
  * ends, fails, times out or is interrupted (Ctrl-C); children also die with this process.
  */
-import { parseFlags, runMain } from "../../shared/mod.ts";
+import { parseArgs } from "node:util";
 import { stopAll } from "../local_processes.ts";
 import { privatePostgresAvailable } from "../../test/private_postgres.ts";
 import { backlogDrain } from "./backlog_drain.ts";
@@ -154,11 +154,15 @@ async function runOne(
   }
 }
 
-async function main(args: string[]): Promise<number> {
-  const { values } = parseFlags(args, HELP, {
-    quick: { type: "boolean", default: false },
-    scenario: { type: "string", multiple: true },
-    help: { type: "boolean", default: false },
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      quick: { type: "boolean", default: false },
+      scenario: { type: "string", multiple: true },
+      help: { type: "boolean", default: false },
+    },
+    strict: true,
   });
   if (values.help) {
     console.log(HELP);
@@ -245,5 +249,5 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  await runMain(main);
+  Deno.exit(await main());
 }

@@ -16,6 +16,7 @@ import {
   ensureSchema,
   loadConfig,
   migrate,
+  type PipelineTotals,
   type Sql,
   type SQSClient,
 } from "../../shared/mod.ts";
@@ -149,10 +150,6 @@ export interface SqsCost {
   perMillion: BilledBreakdown;
   /** Raw requests (not chunks) in the window, by operation, producer and consumers together. */
   requests: Record<string, number>;
-  /** Billed requests (64 KiB chunks) in the window, by operation, producer and consumers together. */
-  billed: Record<string, number>;
-  /** Events the producer got acknowledged and the consumers stored in the window. */
-  events: { acked: number; stored: number };
   /** Mean messages per receive that returned any. */
   messagesPerReceive: number;
   /** Message body bytes sent / JSON bytes of the events in them. */
@@ -761,8 +758,6 @@ export function sqsCost(
     consumerPerMillion: round(consumerPerMillion),
     perMillion,
     requests,
-    billed: addBy(pBilled, cBilled),
-    events: { acked: pAcked, stored },
     messagesPerReceive: receives > 0 ? round(received / receives, 2) : NaN,
     compressionRatio: eventBytes > 0 ? round((p1!.bodyBytes - p0!.bodyBytes) / eventBytes, 3) : NaN,
   };
@@ -889,15 +884,7 @@ export function sumLedgers(ledgers: LedgerTotals[]): LedgerTotals {
 /** The README's reconciliation rule (section "Producer"), applied to summed ledgers. */
 export function compareWithTotals(
   ledger: LedgerTotals,
-  totals: {
-    stored: number;
-    byType: Record<string, number>;
-    revenue: number;
-    rejected: number;
-    duplicates: number;
-    tooOld: number;
-    tooNew: number;
-  },
+  totals: PipelineTotals,
 ): string[] {
   const bad: string[] = [];
   if (ledger.failed > 0) bad.push(`${ledger.failed} events failed to send: no exact comparison`);
