@@ -23,6 +23,7 @@ import {
   apiOptionsFromConfig,
   createApiMetrics,
   createApp,
+  createResponseCache,
   pipelineTotals,
   registerLakeMetrics,
 } from "./api/mod.ts";
@@ -168,6 +169,7 @@ const app = createApp({
   ...(await apiOptionsFromConfig(config)),
   metrics: () => metrics.registry.metrics(),
   middleware: [createApiMetrics(metrics.registry).middleware],
+  cache: createResponseCache({ registry: metrics.registry }),
 });
 const server = Deno.serve({
   port: config.port,

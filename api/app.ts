@@ -17,6 +17,7 @@ import {
 } from "./api_keys.ts";
 import { createEventIngestor, type EventIngestor } from "./event_ingestor.ts";
 import { createLivePoller, type LivePoller } from "./live_poller.ts";
+import { createResponseCache, type ResponseCache } from "./response_cache.ts";
 import {
   apiKeyAuth,
   type AuthVariables,
@@ -77,6 +78,8 @@ export interface AppDeps {
   streamIntervalMs?: number;
   /** Replaces the shared live poller (tests observe subscribers through it). */
   live?: LivePoller;
+  /** The analytics reads' micro-cache (default: one of 1 s, without metrics). */
+  cache?: ResponseCache;
   /** CloudWatch's age of the oldest message, in seconds, when available. */
   oldestMessageAgeS?: () => Promise<number | null>;
 }
@@ -120,6 +123,7 @@ function scopeOf(c: Context): Scope {
 /** Builds the API; errors become RFC 9457 problem documents without stack traces. */
 export function createApp(deps: AppDeps): ApiApp {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook as never });
+  const cache = deps.cache ?? createResponseCache();
   const ingestor: EventIngestor | undefined = deps.sqs && deps.queueUrl
     ? createEventIngestor({ sqs: deps.sqs, queueUrl: deps.queueUrl, ...deps.ingest })
     : undefined;
@@ -197,7 +201,7 @@ export function createApp(deps: AppDeps): ApiApp {
   app.openapi(pipelineTotalsRoute, async (c) => c.json(await pipelineTotals(deps), 200));
   app.openapi(liveStreamRoute, (c) => liveStream(c, { poller: live }) as never);
 
-  registerAnalyticsRoutes(app, { sql: deps.sql });
+  registerAnalyticsRoutes(app, { sql: deps.sql, cache });
   registerLakeRoutes(app, { sql: deps.sql });
   // The live dashboard (GET / and /assets/*): static, no key needed; it asks for one if required.
   registerDashboard(app);

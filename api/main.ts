@@ -29,6 +29,7 @@ import {
   createApiMetrics,
   createApp,
   createKeyStore,
+  createResponseCache,
   listApiKeys,
   parseScopes,
   registerLakeMetrics,
@@ -201,6 +202,7 @@ async function serve(config: Config, sql: Sql, sqs: SQSClient) {
     ...options,
     metrics: () => registry.metrics(),
     middleware: [createApiMetrics(registry).middleware],
+    cache: createResponseCache({ registry }),
     ...(config.apiCloudwatchAge && !config.sqsEndpoint
       ? {
         oldestMessageAgeS: cloudwatchOldestAge({

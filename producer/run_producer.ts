@@ -5,8 +5,7 @@
  * achieved rate falls behind the target and the lag is reported, so a stall is never hidden (no
  * coordinated omission).
  */
-import { delay, type Event } from "../shared/mod.ts";
-import type { EventSender } from "./event_sender.ts";
+import { delay, type Event, type EventSender } from "../shared/mod.ts";
 import { metaOf, type SentMeta } from "./ledger.ts";
 
 export interface RunOptions {

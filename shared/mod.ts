@@ -35,6 +35,7 @@ export {
   rejectInfo,
   uuidFromBytes,
 } from "./event_decode.ts";
+export { type PipelineTotals, pipelineTotals } from "./pipeline_totals.ts";
 export { applyEventAliases, EVENT_FIELD_ALIASES, EVENT_TYPE_ALIASES } from "./event_aliases.ts";
 export {
   type Config,
@@ -72,6 +73,14 @@ export {
   SQSClient,
 } from "./sqs.ts";
 export { parseFlags, runMain, UsageError } from "./cli.ts";
+/** The packing SQS sender (producer, HTTP ingestion and the server client send through it). */
+export {
+  createEventSender,
+  type EventSender,
+  type EventSenderOptions,
+  MAX_BATCH_BYTES,
+  type SenderStats,
+} from "./event_sender.ts";
 export {
   createDeleteBatcher,
   type DeleteBatcher,
