@@ -59,7 +59,7 @@ export type ConsumerConfig =
     | "lateHorizonS"
     | "futureSkewS"
   >
-  & Partial<Pick<Config, "consumerStatusIntervalMs">>;
+  & Partial<Pick<Config, "consumerStatusIntervalMs" | "eventContract">>;
 
 export interface ConsumerDeps {
   sql: Sql;
@@ -357,6 +357,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       nowMs,
       lateHorizonMs: config.lateHorizonS * 1000,
       futureSkewMs: config.futureSkewS * 1000,
+      contract: config.eventContract,
     };
     for (const m of messages) {
       stats.received++;

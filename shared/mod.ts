@@ -3,21 +3,34 @@
  * queue clients, the message codec, migrations and the embedded local stack.
  */
 export {
+  canonicalJson,
+  CONTRACT_SCHEMAS,
+  deriveEventId,
+  DEVICE_DIMENSIONS,
   DEVICE_TYPES,
   type DeviceType,
   type Event,
+  EVENT_CONTRACTS,
+  EVENT_FIELDS,
+  EVENT_SCHEMA_VERSION,
   EVENT_TYPES,
+  type EventContract,
   EventSchema,
   type EventType,
   LocationSchema,
   MAX_PRICE,
   MAX_QUANTITY,
+  normalizeEvent,
   REQUIRED_BY_TYPE,
   revenueCents,
+  STRICT_REQUIRED_BY_TYPE,
+  StrictEventSchema,
   toCents,
+  UNKNOWN,
   validateEvent,
   type ValidationResult,
 } from "./event.ts";
+export { compiledValidator, contractJsonSchema } from "./event_validator.ts";
 export {
   checkInputLimits,
   decodeEvent,
@@ -34,7 +47,12 @@ export {
   rejectInfo,
   uuidFromBytes,
 } from "./event_decode.ts";
-export { applyEventAliases, EVENT_FIELD_ALIASES, EVENT_TYPE_ALIASES } from "./event_aliases.ts";
+export {
+  applyEventAliases,
+  DEVICE_TYPE_ALIASES,
+  EVENT_FIELD_ALIASES,
+  EVENT_TYPE_ALIASES,
+} from "./event_aliases.ts";
 export {
   type Config,
   CONFIG_VARIABLES,
