@@ -22,6 +22,7 @@ import {
   apiOptionsFromConfig,
   createApiMetrics,
   createApp,
+  createResponseCache,
   pipelineTotals,
   registerLakeMetrics,
 } from "./api/mod.ts";
@@ -143,6 +144,7 @@ const app = createApp({
   ...(await apiOptionsFromConfig(config)),
   metrics: () => metrics.registry.metrics(),
   middleware: [createApiMetrics(metrics.registry).middleware],
+  cache: createResponseCache({ registry: metrics.registry }),
 });
 const server = Deno.serve({
   port: config.port,

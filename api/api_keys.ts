@@ -2,6 +2,10 @@
  * API keys: scopes `read`, `ingest`, `admin`; only SHA-256 hashes are kept, in memory (keys from
  * `API_KEYS`, hashed at start-up) and in the `api_keys` table (migration 0015). A presented key is
  * hashed and looked up, so comparing never depends on how much of a secret matched.
+ *
+ * Publishable keys (`spk_…`, migration 0070) are the ones a web page embeds: scope `ingest` only,
+ * bound to an allow-list of origins. Anyone can read them from the page, so they are worth no more
+ * than what a browser on a listed site may do anyway: send events.
  */
 import { ConfigError, type Sql } from "../shared/mod.ts";
 
@@ -13,7 +17,13 @@ export interface ApiKeyRecord {
   name: string;
   scopes: readonly Scope[];
   hash: string;
+  /** Present on a publishable key: the origins (`https://shop.example`) it may be used from. */
+  origins?: readonly string[];
 }
+
+/** Prefixes of secret and publishable keys, so a key says what it is wherever it turns up. */
+export const SECRET_KEY_PREFIX = "ssk_";
+export const PUBLISHABLE_KEY_PREFIX = "spk_";
 
 /** Hex SHA-256 of a key. */
 export async function hashApiKey(key: string): Promise<string> {
@@ -22,11 +32,35 @@ export async function hashApiKey(key: string): Promise<string> {
 }
 
 /** A new random key: 32 random bytes, base64url, with a recognisable prefix. */
-export function generateApiKey(): string {
+export function generateApiKey(prefix: string = SECRET_KEY_PREFIX): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   const b64 = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
     .replaceAll("=", "");
-  return `ssk_${b64}`;
+  return `${prefix}${b64}`;
+}
+
+/**
+ * Parses one origin as a browser sends it in `Origin`: `scheme://host[:port]`, lower case, no
+ * path, no trailing slash (one is dropped); the default port is left out as browsers do. Throws
+ * `RangeError` naming the value otherwise.
+ */
+export function parseOrigin(text: string): string {
+  const trimmed = text.trim().replace(/\/$/, "");
+  let url: URL;
+  try {
+    url = new URL(trimmed);
+  } catch {
+    throw new RangeError(`Origin "${text}" is not a URL like "https://shop.example"`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new RangeError(`Origin "${text}" must be http or https`);
+  }
+  if (url.origin !== trimmed.toLowerCase() || url.username !== "" || url.password !== "") {
+    throw new RangeError(
+      `Origin "${text}" must be scheme://host[:port] only, like "${url.origin}"`,
+    );
+  }
+  return url.origin;
 }
 
 /** Whether `scopes` grant `needed`; `admin` grants everything. */
@@ -86,21 +120,41 @@ export async function parseApiKeys(spec: string | undefined): Promise<ApiKeyReco
   return out;
 }
 
-/** Creates a key in the `api_keys` table; returns the key, which is stored nowhere else. */
+/** Most origins one publishable key may list (the migration's check says the same). */
+export const MAX_KEY_ORIGINS = 100;
+
+/**
+ * Creates a key in the `api_keys` table; returns the key, which is stored nowhere else. With
+ * `origins` the key is publishable: its scopes must be exactly `ingest`.
+ */
 export async function createApiKey(
-  input: { name: string; scopes: readonly Scope[] },
+  input: { name: string; scopes: readonly Scope[]; origins?: readonly string[] },
   deps: { sql: Sql },
-): Promise<{ name: string; scopes: readonly Scope[]; key: string }> {
+): Promise<{ name: string; scopes: readonly Scope[]; key: string; origins?: readonly string[] }> {
   if (!NAME.test(input.name)) {
     throw new RangeError(`Key name "${input.name}" must match ${NAME.source}`);
   }
   if (input.scopes.length === 0) throw new RangeError("At least one scope is required");
-  const key = generateApiKey();
+  let origins: string[] | null = null;
+  if (input.origins !== undefined) {
+    if (input.scopes.length !== 1 || input.scopes[0] !== "ingest") {
+      throw new RangeError(
+        `A publishable key has the "ingest" scope only, not "${input.scopes.join("+")}"`,
+      );
+    }
+    origins = [...new Set(input.origins.map(parseOrigin))];
+    if (origins.length === 0 || origins.length > MAX_KEY_ORIGINS) {
+      throw new RangeError(
+        `A publishable key needs between 1 and ${MAX_KEY_ORIGINS} origins, not ${origins.length}`,
+      );
+    }
+  }
+  const key = generateApiKey(origins ? PUBLISHABLE_KEY_PREFIX : SECRET_KEY_PREFIX);
   const hash = await hashApiKey(key);
   await deps.sql`
-    insert into api_keys (name, key_hash, scopes)
-    values (${input.name}, ${hash}, ${input.scopes as string[]})`;
-  return { name: input.name, scopes: input.scopes, key };
+    insert into api_keys (name, key_hash, scopes, origins)
+    values (${input.name}, ${hash}, ${input.scopes as string[]}, ${origins})`;
+  return { name: input.name, scopes: input.scopes, key, ...(origins ? { origins } : {}) };
 }
 
 /** Marks a key revoked; returns whether a live key of that name existed. */
@@ -114,13 +168,28 @@ export async function revokeApiKey(name: string, deps: { sql: Sql }): Promise<bo
 /** Lists the keys in the table, without hashes. */
 export async function listApiKeys(
   deps: { sql: Sql },
-): Promise<{ name: string; scopes: string[]; createdAt: Date; revokedAt: Date | null }[]> {
+): Promise<
+  {
+    name: string;
+    scopes: string[];
+    origins: string[] | null;
+    createdAt: Date;
+    revokedAt: Date | null;
+  }[]
+> {
   const rows = await deps.sql<
-    { name: string; scopes: string[]; created_at: Date; revoked_at: Date | null }[]
-  >`select name, scopes, created_at, revoked_at from api_keys order by name`;
+    {
+      name: string;
+      scopes: string[];
+      origins: string[] | null;
+      created_at: Date;
+      revoked_at: Date | null;
+    }[]
+  >`select name, scopes, origins, created_at, revoked_at from api_keys order by name`;
   return rows.map((r) => ({
     name: r.name,
     scopes: r.scopes,
+    origins: r.origins,
     createdAt: r.created_at,
     revokedAt: r.revoked_at,
   }));
@@ -177,9 +246,19 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
       if (!options.sql || await countTable() === 0) return null;
       const hit = cache.get(hash);
       if (hit && hit.until > now()) return hit.record;
-      const [row] = await options.sql<{ name: string; scopes: Scope[] }[]>`
-        select name, scopes from api_keys where key_hash = ${hash} and revoked_at is null`;
-      const record = row ? { name: row.name, scopes: row.scopes, hash } : null;
+      const [row] = await options.sql<
+        { name: string; scopes: Scope[]; origins: string[] | null }[]
+      >`
+        select name, scopes, origins from api_keys
+        where key_hash = ${hash} and revoked_at is null`;
+      const record: ApiKeyRecord | null = row
+        ? {
+          name: row.name,
+          scopes: row.scopes,
+          hash,
+          ...(row.origins ? { origins: row.origins } : {}),
+        }
+        : null;
       if (cache.size >= MAX_CACHED) cache.clear();
       cache.set(hash, { record, until: now() + cacheMs });
       return record;

@@ -23,12 +23,14 @@ import {
 } from "./api_keys.ts";
 import { createEventIngestor, type EventIngestor } from "./event_ingestor.ts";
 import { createLivePoller, type LivePoller } from "./live_poller.ts";
+import { createResponseCache, type ResponseCache } from "./response_cache.ts";
 import {
   apiKeyAuth,
   type AuthVariables,
   corsAllowList,
   parseOrigins,
   peerRateLimit,
+  publishableCors,
   rateLimit,
 } from "./middleware/mod.ts";
 import { registerEventSchema } from "./openapi.ts";
@@ -82,6 +84,8 @@ export interface AppDeps {
   streamIntervalMs?: number;
   /** Replaces the shared live poller (tests observe subscribers through it). */
   live?: LivePoller;
+  /** The analytics reads' micro-cache (default: one of 1 s, without metrics). */
+  cache?: ResponseCache;
   /** CloudWatch's age of the oldest message, in seconds, when available. */
   oldestMessageAgeS?: () => Promise<number | null>;
 }
@@ -132,6 +136,7 @@ function scopeOf(c: Context): Scope {
 /** Builds the API; errors become RFC 9457 problem documents without stack traces. */
 export function createApp(deps: AppDeps): ApiApp {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook as never });
+  const cache = deps.cache ?? createResponseCache();
   const ingestor: EventIngestor | undefined = deps.sqs && deps.queueUrl
     ? createEventIngestor({ sqs: deps.sqs, queueUrl: deps.queueUrl, ...deps.ingest })
     : undefined;
@@ -155,7 +160,15 @@ export function createApp(deps: AppDeps): ApiApp {
 
   for (const m of deps.middleware ?? []) app.use("*", m);
   app.use("*", rejectUnsafeParams());
-  app.use("*", corsAllowList({ origins: deps.corsOrigins ?? [] }));
+  const keyStore = deps.keyStore ?? createKeyStore({ keys: deps.apiKeys, sql: deps.sql });
+  // Ingestion with a publishable key answers CORS for that key's origins; the rest, CORS_ORIGINS.
+  app.use(
+    "*",
+    publishableCors({
+      store: keyStore,
+      fallback: corsAllowList({ origins: deps.corsOrigins ?? [] }),
+    }),
+  );
   app.use(
     "/v1/events",
     bodyLimit({
@@ -165,7 +178,6 @@ export function createApp(deps: AppDeps): ApiApp {
       },
     }),
   );
-  const keyStore = deps.keyStore ?? createKeyStore({ keys: deps.apiKeys, sql: deps.sql });
   const limits = deps.rateLimit ?? { ratePerS: 0, burst: 1 };
   // Keyless and failed-auth callers are limited per peer address BEFORE the key check, so key
   // guessing is throttled (and costs no lookups once a peer is limited); keys have their own.
@@ -205,7 +217,7 @@ export function createApp(deps: AppDeps): ApiApp {
   app.openapi(pipelineTotalsRoute, async (c) => c.json(await pipelineTotals(deps), 200));
   app.openapi(liveStreamRoute, (c) => liveStream(c, { poller: live }) as never);
 
-  registerAnalyticsRoutes(app, { sql: deps.sql });
+  registerAnalyticsRoutes(app, { sql: deps.sql, cache });
   registerLakeRoutes(app, { sql: deps.sql });
   // The live dashboard (GET / and /assets/*): static, no key needed; it asks for one if required.
   registerDashboard(app);
@@ -215,6 +227,8 @@ export function createApp(deps: AppDeps): ApiApp {
     in: "header",
     name: "x-api-key",
     description: "Scopes: read (GET /v1/*), ingest (POST /v1/events), admin (everything). " +
+      "Publishable keys (spk_…) only ingest, only from their origins, and may also travel as " +
+      "the `key` query parameter of POST /v1/events (sendBeacon cannot set headers). " +
       "Not required when the server has no keys configured (local development).",
   });
   registerEventSchema(app.openAPIRegistry);

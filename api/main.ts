@@ -1,7 +1,9 @@
 /**
  * `deno task api`: serves the Hono app over HTTP (container entry).
  * `deno task apikey create --name X --scopes read,ingest`: creates a key, prints it once, stores
- * only its hash. Also `apikey list` and `apikey revoke --name X`.
+ * only its hash. `apikey create --name shop --publishable --origin https://shop.example` creates a
+ * publishable key for web pages (ingest only, those origins only). Also `apikey list` and
+ * `apikey revoke --name X`.
  */
 import { parseArgs } from "node:util";
 import {
@@ -24,6 +26,7 @@ import {
   createApiMetrics,
   createApp,
   createKeyStore,
+  createResponseCache,
   listApiKeys,
   parseScopes,
   registerLakeMetrics,
@@ -63,16 +66,38 @@ await serve(config, sql);
 
 async function apikey(args: string[], sql: Sql): Promise<number> {
   const usage = "usage: deno task apikey create --name NAME --scopes read,ingest,admin\n" +
+    "       deno task apikey create --name NAME --publishable --origin https://shop.example " +
+    "[--origin …]\n" +
     "       deno task apikey list\n       deno task apikey revoke --name NAME";
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { name: { type: "string" }, scopes: { type: "string" } },
+    options: {
+      name: { type: "string" },
+      scopes: { type: "string" },
+      publishable: { type: "boolean" },
+      origin: { type: "string", multiple: true },
+    },
   });
   await migrate(sql);
   switch (positionals[0]) {
     case "create": {
+      if (values.publishable) {
+        if (!values.name || !values.origin?.length) break;
+        const created = await createApiKey({
+          name: values.name,
+          scopes: parseScopes(values.scopes ?? "ingest"),
+          origins: values.origin,
+        }, { sql });
+        console.log(created.key);
+        console.error(
+          `Created publishable key "${created.name}" for ${created.origins?.join(", ")}: ` +
+            "it may only send events from those origins, so it can go in a web page.",
+        );
+        return 0;
+      }
       if (!values.name || !values.scopes) break;
+      if (values.origin) throw new RangeError("--origin needs --publishable");
       const created = await createApiKey(
         { name: values.name, scopes: parseScopes(values.scopes) },
         { sql },
@@ -88,7 +113,9 @@ async function apikey(args: string[], sql: Sql): Promise<number> {
     case "list":
       for (const k of await listApiKeys({ sql })) {
         console.log(
-          `${k.name}\t${k.scopes.join("+")}\tcreated ${k.createdAt.toISOString()}` +
+          `${k.name}\t${k.scopes.join("+")}` +
+            (k.origins ? `\tpublishable for ${k.origins.join(" ")}` : "") +
+            `\tcreated ${k.createdAt.toISOString()}` +
             (k.revokedAt ? `\trevoked ${k.revokedAt.toISOString()}` : ""),
         );
       }
@@ -131,6 +158,7 @@ async function serve(config: Config, sql: Sql) {
     ...options,
     metrics: () => registry.metrics(),
     middleware: [createApiMetrics(registry).middleware],
+    cache: createResponseCache({ registry }),
     ...(config.apiCloudwatchAge && !config.sqsEndpoint
       ? {
         oldestMessageAgeS: cloudwatchOldestAge({

@@ -44,6 +44,7 @@ export interface FlushResult {
 }
 
 const MINUTE_MS = 60_000;
+const HOUR_MS = 3_600_000;
 
 /** Writes one batch atomically; see the module comment for what "exactly once" rests on. */
 export async function flushEvents(input: FlushInput, deps: FlushDeps): Promise<FlushResult> {
@@ -57,9 +58,10 @@ export async function flushEvents(input: FlushInput, deps: FlushDeps): Promise<F
       ? unique
       : unique.filter((e) => insertedIds.has(e.event.eventId));
     const rejectedRows = input.rejects.length > 0 ? await insertRejects(tx, input.rejects) : [];
-    let rejected = 0;
-    let outOfRange = 0;
-    for (const r of rejectedRows) r.kind === "invalid" ? rejected++ : outOfRange++;
+    const rejectKinds = new Map<string, number>();
+    for (const r of rejectedRows) rejectKinds.set(r.kind, (rejectKinds.get(r.kind) ?? 0) + 1);
+    const rejected = rejectKinds.get("invalid") ?? 0;
+    const outOfRange = rejectedRows.length - rejected;
     for (const stage of deps.stages ?? []) await stage({ tx, inserted, segmentOf, nowMs });
     // The rows every concurrent flush of the same minute shares come last: a flush holds their
     // locks only from here to its commit, so the others wait for that short tail, not its stages.
@@ -73,6 +75,7 @@ export async function flushEvents(input: FlushInput, deps: FlushDeps): Promise<F
       inserted,
     };
     await recordStats(tx, input, result, nowMs);
+    await recordTotals(tx, input.workerId, inserted, rejectKinds, result.duplicates);
     return result;
   });
 }
@@ -280,4 +283,61 @@ async function recordStats(
       duplicates = ingest_stats.duplicates + excluded.duplicates,
       rejected = ingest_stats.rejected + excluded.rejected,
       out_of_range = ingest_stats.out_of_range + excluded.out_of_range`;
+}
+
+/** The shard of a worker's running totals: FNV-1a of its id, mod 64. */
+export function totalsShard(workerId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < workerId.length; i++) {
+    h = Math.imul(h ^ workerId.charCodeAt(i), 0x01000193);
+  }
+  return (h >>> 0) % 64;
+}
+
+/**
+ * Adds this flush to the running totals (`pipeline_totals`, the worker's shard) and marks the
+ * hours its new events touched for the roll-up job (`rollup_dirty`, insert-only), both in the
+ * flush's transaction.
+ */
+async function recordTotals(
+  tx: Tx,
+  workerId: string,
+  inserted: readonly AcceptedEvent[],
+  rejectKinds: ReadonlyMap<string, number>,
+  duplicates: number,
+): Promise<void> {
+  const byKind = new Map<string, { n: number; units: number; cents: number }>();
+  const hours = new Set<number>();
+  for (const { event: e, timeMs } of inserted) {
+    let t = byKind.get(e.eventType);
+    if (t === undefined) byKind.set(e.eventType, t = { n: 0, units: 0, cents: 0 });
+    t.n++;
+    t.units += e.quantity ?? 0;
+    t.cents += revenueCents(e);
+    hours.add(timeMs - (timeMs % HOUR_MS));
+  }
+  for (const [kind, n] of rejectKinds) {
+    byKind.set(kind === "invalid" ? "rejected" : kind, { n, units: 0, cents: 0 });
+  }
+  if (duplicates > 0) byKind.set("duplicates", { n: duplicates, units: 0, cents: 0 });
+  if (byKind.size === 0) return;
+  const kinds = [...byKind.keys()].sort(cmp);
+  const rows = kinds.map((k) => byKind.get(k)!);
+  await tx`
+    insert into pipeline_totals (shard, kind, n, units, revenue_cents)
+    select ${totalsShard(workerId)}, * from unnest(
+      ${kinds}::text[], ${rows.map((r) => r.n)}::bigint[], ${rows.map((r) => r.units)}::bigint[],
+      ${rows.map((r) => r.cents)}::bigint[])
+    on conflict (shard, kind) do update set
+      n = pipeline_totals.n + excluded.n,
+      units = pipeline_totals.units + excluded.units,
+      revenue_cents = pipeline_totals.revenue_cents + excluded.revenue_cents`;
+  if (hours.size > 0) {
+    await tx`
+      insert into rollup_dirty (hour, batch_id)
+      select h, pg_current_xact_id()::text::bigint
+      from unnest(${
+      [...hours].sort((a, b) => a - b).map((h) => new Date(h).toISOString())
+    }::timestamptz[]) as h`;
+  }
 }

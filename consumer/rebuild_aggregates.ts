@@ -8,7 +8,7 @@
  * stored). Run it for ranges the consumers are not writing to, or pause them: a flush committing
  * into the range during a rebuild is kept only if it commits after the rebuild.
  */
-import type { Sql } from "../shared/mod.ts";
+import type { Sql, Tx } from "../shared/mod.ts";
 import { iso, MINUTE_MS, minuteOf } from "./_analytics_util.ts";
 
 export interface RebuildRange {
@@ -38,6 +38,9 @@ export async function rebuildAggregates(
   const to = iso(toMs);
   return await deps.sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext('scalestream.rebuild'))`;
+    // The running totals move by what the rebuild changes: the range's old sums come off below,
+    // its new sums go on after the insert (shard 0).
+    await addRangeToTotals(tx, from, to, -1);
     for (
       const table of [
         "agg_minute",
@@ -121,8 +124,29 @@ export async function rebuildAggregates(
       select distinct on (bucket, user_id) bucket, user_id, device_type, country, region, segment,
              count(*) over (partition by bucket, user_id)
       from (${ev}) e order by bucket, user_id, event_time, event_id`).count;
+    await addRangeToTotals(tx, from, to, 1);
+    // Every rebuilt hour is rolled again from its new minutes.
+    await tx`
+      insert into rollup_dirty (hour, batch_id)
+      select generate_series(date_trunc('hour', ${from}::timestamptz),
+                             ${to}::timestamptz - interval '1 microsecond', interval '1 hour'),
+             pg_current_xact_id()::text::bigint
+      on conflict do nothing`;
     const [n] = await tx<{ n: number }[]>`
       select count(*)::bigint as n from events where event_time >= ${from} and event_time < ${to}`;
     return { from, to, events: n?.n ?? 0, rows };
   });
+}
+
+/** Adds `sign` × the range's `agg_minute` sums per event type to the running totals' shard 0. */
+async function addRangeToTotals(tx: Tx, from: string, to: string, sign: 1 | -1): Promise<void> {
+  await tx`
+    insert into pipeline_totals (shard, kind, n, units, revenue_cents)
+    select 0, event_type, ${sign} * sum(events), ${sign} * sum(units), ${sign} * sum(revenue_cents)
+    from agg_minute where bucket >= ${from} and bucket < ${to} group by event_type
+    order by event_type
+    on conflict (shard, kind) do update set
+      n = pipeline_totals.n + excluded.n,
+      units = pipeline_totals.units + excluded.units,
+      revenue_cents = pipeline_totals.revenue_cents + excluded.revenue_cents`;
 }

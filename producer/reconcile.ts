@@ -10,20 +10,11 @@
  * `deno task reconcile --ledger FILE`, reading the totals from DATABASE_URL / DB_SCHEMA.
  */
 import { parseArgs } from "node:util";
-import { pipelineTotals } from "../api/routes/pipeline_totals.ts";
-import { createSql, loadConfig } from "../shared/mod.ts";
+import { createSql, loadConfig, type PipelineTotals, pipelineTotals } from "../shared/mod.ts";
 import type { LedgerTotals } from "./ledger.ts";
 
 /** What the pipeline stored, in the ledger's shape (`GET /v1/pipeline/totals`). */
-export interface StoredTotals {
-  stored: number;
-  byType: Record<string, number>;
-  revenue: number;
-  rejected: number;
-  duplicates: number;
-  tooOld: number;
-  tooNew: number;
-}
+export type StoredTotals = PipelineTotals;
 
 /** One way the pipeline differs from the ledger. */
 export interface Difference {

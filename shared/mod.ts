@@ -53,6 +53,7 @@ export {
   EVENT_FIELD_ALIASES,
   EVENT_TYPE_ALIASES,
 } from "./event_aliases.ts";
+export { type PipelineTotals, pipelineTotals } from "./pipeline_totals.ts";
 export {
   type Config,
   CONFIG_VARIABLES,
@@ -79,6 +80,11 @@ export {
   type StartupRetryOptions,
 } from "./startup_retry.ts";
 export { createSqsClient, ensureQueues, type QueueUrls, SQSClient } from "./sqs.ts";
+export {
+  createDeleteBatcher,
+  type DeleteBatcher,
+  type DeleteBatcherOptions,
+} from "./sqs_delete_batcher.ts";
 export {
   BODY_ENCODINGS,
   type BodyEncoding,

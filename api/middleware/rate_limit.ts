@@ -8,7 +8,8 @@
  *   that end up unauthenticated draw from it (no key, a wrong key, a key without the scope, or an
  *   open API without keys), so guessing keys is throttled like any keyless caller; once a peer's
  *   bucket is empty it gets 429 before its key is even looked up.
- * - `rateLimit()` runs AFTER authentication, with a bucket per API key.
+ * - `rateLimit()` runs AFTER authentication, with a bucket per API key (per publishable key and
+ *   peer address: a shop's visitors share its key, and one of them must not throttle the others).
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { ApiProblem } from "../problem.ts";
@@ -94,8 +95,10 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
   if (options.ratePerS <= 0) return async (_c, next) => await next();
   const buckets = createBuckets(options);
   const keyOf = options.keyOf ?? ((c: Context) => {
-    const key = c.get("apiKey") as { name: string } | undefined;
-    return key ? `key:${key.name}` : null;
+    const key = c.get("apiKey") as { name: string; origins?: unknown } | undefined;
+    if (!key) return null;
+    // Every visitor of a shop shares its publishable key: a bucket per key and visitor address.
+    return key.origins ? `key:${key.name}@${peerAddress(c)}` : `key:${key.name}`;
   });
   return async (c, next) => {
     const key = keyOf(c);

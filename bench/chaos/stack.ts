@@ -15,7 +15,7 @@ import {
   type SQSClient,
 } from "../../shared/mod.ts";
 import type { StoredTotals } from "../../producer/reconcile.ts";
-import { pipelineTotals } from "../../api/routes/pipeline_totals.ts";
+import { pipelineTotals } from "../../shared/mod.ts";
 import { type FaultProxy, startFaultProxy } from "../fault_proxy.ts";
 import {
   type FauxqsProcess,

@@ -16,6 +16,7 @@ import {
   ensureSchema,
   loadConfig,
   migrate,
+  type PipelineTotals,
   type Sql,
   type SQSClient,
 } from "../../shared/mod.ts";
@@ -883,15 +884,7 @@ export function sumLedgers(ledgers: LedgerTotals[]): LedgerTotals {
 /** The README's reconciliation rule (section "Producer"), applied to summed ledgers. */
 export function compareWithTotals(
   ledger: LedgerTotals,
-  totals: {
-    stored: number;
-    byType: Record<string, number>;
-    revenue: number;
-    rejected: number;
-    duplicates: number;
-    tooOld: number;
-    tooNew: number;
-  },
+  totals: PipelineTotals,
 ): string[] {
   const bad: string[] = [];
   if (ledger.failed > 0) bad.push(`${ledger.failed} events failed to send: no exact comparison`);
