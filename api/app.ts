@@ -52,6 +52,8 @@ import { pipelineTotals, pipelineTotalsRoute } from "./routes/pipeline_totals.ts
 import { registerAnalyticsRoutes } from "./routes/analytics/register.ts";
 import { registerLakeRoutes } from "./routes/lake.ts";
 import { registerDashboard } from "./dashboard/mod.ts";
+import { registerSdk } from "./sdk/mod.ts";
+import { registerDemo } from "./demo/mod.ts";
 
 const log = getLogger(["scalestream", "api"]);
 
@@ -221,6 +223,9 @@ export function createApp(deps: AppDeps): ApiApp {
   registerLakeRoutes(app, { sql: deps.sql });
   // The live dashboard (GET / and /assets/*): static, no key needed; it asks for one if required.
   registerDashboard(app);
+  // The browser tracker (GET /sdk/v1.js) and the demo shop that uses it (GET /demo): static too.
+  registerSdk(app);
+  registerDemo(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "ApiKey", {
     type: "apiKey",

@@ -2,7 +2,7 @@
  * `deno task dims load`: upserts the producer generator's catalogue and users into the dimension
  * tables, so enrichment finds the products and users the simulated traffic refers to.
  */
-import { parseArgs } from "node:util";
+import { parseFlags, UsageError } from "../shared/mod.ts";
 import { createGenerator } from "../producer/mod.ts";
 import { dimensionsOf, loadDimensions } from "./load_dimensions.ts";
 import { openDatabase, setupProgram } from "./_program.ts";
@@ -16,20 +16,19 @@ Environment: DATABASE_URL, DB_SCHEMA.`;
 
 /** Runs the `dims` subcommand; resolves to the exit code. */
 export async function dimsCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      seed: { type: "string", default: "1" },
-      users: { type: "string", default: "10000" },
-      products: { type: "string", default: "500" },
-      help: { type: "boolean", default: false },
-    },
-    strict: true,
-  });
-  if (values.help || positionals[0] !== "load") {
+  const { values, positionals } = parseFlags(args, HELP, {
+    seed: { type: "string", default: "1" },
+    users: { type: "string", default: "10000" },
+    products: { type: "string", default: "500" },
+    help: { type: "boolean", default: false },
+  }, true);
+  if (values.help) {
     console.log(HELP);
-    return values.help ? 0 : 2;
+    return 0;
+  }
+  if (positionals[0] !== "load" || positionals.length > 1) {
+    const what = positionals.find((p, i) => i > 0 || p !== "load");
+    throw new UsageError(what ? `Unexpected argument "${what}"` : "Missing action", HELP);
   }
   const opts = {
     seed: Number(values.seed),
@@ -38,8 +37,7 @@ export async function dimsCommand(args: string[]): Promise<number> {
   };
   for (const [k, v] of Object.entries(opts)) {
     if (!Number.isInteger(v) || v < 0) {
-      console.error(`--${k} must be a non-negative integer, got "${v}"`);
-      return 2;
+      throw new UsageError(`--${k} must be a non-negative integer, got "${v}"`, HELP);
     }
   }
   const program = await setupProgram("dims");

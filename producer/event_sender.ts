@@ -210,7 +210,14 @@ export function createEventSender<M = undefined>(opts: EventSenderOptions<M>): E
     }, opts.lingerMs);
   }
 
-  const fullBatch = () => sealed.length >= MAX_BATCH_ENTRIES || sealedBytes >= MAX_BATCH_BYTES / 2;
+  /**
+   * A batch goes out before its linger only when it is full: ten messages, or fewer when one more
+   * message of the largest size could push the request past SQS's 1 MiB. SQS bills a batch by the
+   * 64 KiB chunks of all its entries together, so a fuller batch is never billed more per byte,
+   * and every request saved is one billed request saved.
+   */
+  const fullBatch = () =>
+    sealed.length >= MAX_BATCH_ENTRIES || sealedBytes + opts.maxMessageBytes > MAX_BATCH_BYTES;
 
   /** Dispatches what is ready while there is a free slot. */
   function pump() {

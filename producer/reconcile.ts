@@ -9,8 +9,14 @@
  * `reconcile` is pure (ledger + totals → differences); `reconcileCommand` is
  * `deno task reconcile --ledger FILE`, reading the totals from DATABASE_URL / DB_SCHEMA.
  */
-import { parseArgs } from "node:util";
-import { createSql, loadConfig, type PipelineTotals, pipelineTotals } from "../shared/mod.ts";
+import {
+  createSql,
+  loadConfig,
+  parseFlags,
+  type PipelineTotals,
+  pipelineTotals,
+  UsageError,
+} from "../shared/mod.ts";
 import type { LedgerTotals } from "./ledger.ts";
 
 /** What the pipeline stored, in the ledger's shape (`GET /v1/pipeline/totals`). */
@@ -123,34 +129,24 @@ export async function readStoredTotals(url: string, schema?: string): Promise<St
   }
 }
 
+const RECONCILE_USAGE = "Usage: deno task reconcile --ledger FILE\n\nCompares a producer ledger " +
+  "with what PostgreSQL holds (DATABASE_URL, DB_SCHEMA).\nExit status: 0 reconciled exactly, " +
+  "1 differences found, 2 bad usage.";
+
 /**
  * `reconcile --ledger FILE`: prints "reconciled exactly" and returns 0, or prints each difference
  * and returns 1; 2 for bad usage (no ledger, no DATABASE_URL, unreadable ledger).
  */
 export async function reconcileCommand(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: { ledger: { type: "string" }, help: { type: "boolean" } },
-      strict: true,
-    }));
-  } catch (err) {
-    console.error(`error: ${(err as Error).message}`);
-    return 2;
-  }
+  const { values } = parseFlags(args, RECONCILE_USAGE, {
+    ledger: { type: "string" },
+    help: { type: "boolean" },
+  });
   if (values.help) {
-    console.log(
-      "Usage: deno task reconcile --ledger FILE\n\nCompares a producer ledger with what " +
-        "PostgreSQL holds (DATABASE_URL, DB_SCHEMA).\nExit status: 0 reconciled exactly, " +
-        "1 differences found, 2 bad usage.",
-    );
+    console.log(RECONCILE_USAGE);
     return 0;
   }
-  if (!values.ledger) {
-    console.error("error: --ledger FILE is required");
-    return 2;
-  }
+  if (!values.ledger) throw new UsageError("--ledger FILE is required", RECONCILE_USAGE);
   const config = loadConfig(Deno.env.toObject());
   if (!config.databaseUrl) {
     console.error("error: DATABASE_URL is required");

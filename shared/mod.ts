@@ -1,6 +1,7 @@
 /**
  * Shared foundations of ScaleStream: the event contract, configuration, logging, database and
- * queue clients, the message codec, migrations and the embedded local stack.
+ * queue clients, the message codec, migrations and the command line. The embedded local stack
+ * (fauxqs, PGlite) lives in `local/`, outside every production program's import graph.
  */
 export {
   canonicalJson,
@@ -79,7 +80,15 @@ export {
   retryAtStartup,
   type StartupRetryOptions,
 } from "./startup_retry.ts";
-export { createSqsClient, ensureQueues, type QueueUrls, SQSClient } from "./sqs.ts";
+export {
+  createSqsClient,
+  ensureQueues,
+  hasAwsCredentialSource,
+  NO_SQS_MESSAGE,
+  type QueueUrls,
+  SQSClient,
+} from "./sqs.ts";
+export { parseFlags, runMain, UsageError } from "./cli.ts";
 export {
   createDeleteBatcher,
   type DeleteBatcher,
@@ -109,7 +118,14 @@ export {
   messageBytes,
   perMillionEvents,
 } from "./sqs_billing.ts";
-export { migrate, MIGRATIONS_DIR, readMigrations } from "./migrate.ts";
+export {
+  ACCEPTED_EARLIER_CHECKSUMS,
+  checksum,
+  migrate,
+  MigrationChangedError,
+  MIGRATIONS_DIR,
+  readMigrations,
+} from "./migrate.ts";
 export {
   type BatchCheck,
   BatchCheckSchema,
@@ -119,7 +135,6 @@ export {
   type ExperimentReport,
   ExperimentReportSchema,
 } from "./lake_reports.ts";
-export { type EmbeddedService, startEmbeddedPostgres, startEmbeddedSqs } from "./local_stack.ts";
 export {
   Counter,
   createMetricsRegistry,

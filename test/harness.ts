@@ -6,16 +6,14 @@
 import {
   createSql,
   createSqsClient,
-  type EmbeddedService,
   ensureQueues,
   loadConfig,
   migrate,
   type QueueUrls,
   type Sql,
   type SQSClient,
-  startEmbeddedPostgres,
-  startEmbeddedSqs,
 } from "../shared/mod.ts";
+import { type EmbeddedService, startEmbeddedPostgres, startEmbeddedSqs } from "../local/mod.ts";
 
 const LOCAL_PG = "postgres://postgres@127.0.0.1:5432/test";
 

@@ -150,6 +150,10 @@ export interface SqsCost {
   perMillion: BilledBreakdown;
   /** Raw requests (not chunks) in the window, by operation, producer and consumers together. */
   requests: Record<string, number>;
+  /** Billed requests (64 KiB chunks) in the window, by operation, producer and consumers together. */
+  billed: Record<string, number>;
+  /** Events the producer got acknowledged and the consumers stored in the window. */
+  events: { acked: number; stored: number };
   /** Mean messages per receive that returned any. */
   messagesPerReceive: number;
   /** Message body bytes sent / JSON bytes of the events in them. */
@@ -758,6 +762,8 @@ export function sqsCost(
     consumerPerMillion: round(consumerPerMillion),
     perMillion,
     requests,
+    billed: addBy(pBilled, cBilled),
+    events: { acked: pAcked, stored },
     messagesPerReceive: receives > 0 ? round(received / receives, 2) : NaN,
     compressionRatio: eventBytes > 0 ? round((p1!.bodyBytes - p0!.bodyBytes) / eventBytes, 3) : NaN,
   };

@@ -17,7 +17,6 @@
  * Prints one JSON object (and writes it to --json); exits 1 when reconcile or boundedness fails.
  * `--quick` (4 days in 1 minute) fits in CI.
  */
-import { parseArgs } from "node:util";
 import {
   acceleratedClockSpec,
   createClock,
@@ -26,6 +25,7 @@ import {
   ensureQueues,
   loadConfig,
   migrate,
+  parseFlags,
 } from "../../shared/mod.ts";
 import {
   createEventSender,
@@ -50,24 +50,27 @@ import {
 const DAY_MS = 86_400_000;
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    days: { type: "string" },
-    minutes: { type: "string" },
-    rate: { type: "string" },
-    consumers: { type: "string", default: "2" },
-    quick: { type: "boolean", default: false },
-    json: { type: "string" },
-    "private-postgres": { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
-  strict: true,
-});
+const USAGE =
+  "Usage: deno task soak [--days 10] [--minutes 5] [--rate 300] [--consumers 2] [--quick] [--json FILE] [--private-postgres]";
+const { values } = (() => {
+  try {
+    return parseFlags(Deno.args, USAGE, {
+      days: { type: "string" },
+      minutes: { type: "string" },
+      rate: { type: "string" },
+      consumers: { type: "string", default: "2" },
+      quick: { type: "boolean", default: false },
+      json: { type: "string" },
+      "private-postgres": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    });
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}\n\n${USAGE}`);
+    Deno.exit(2);
+  }
+})();
 if (values.help) {
-  console.log(
-    "Usage: deno task soak [--days 10] [--minutes 5] [--rate 300] [--consumers 2] [--quick] [--json FILE] [--private-postgres]",
-  );
+  console.log(USAGE);
   Deno.exit(0);
 }
 const quick = values.quick;
