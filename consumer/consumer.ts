@@ -65,7 +65,7 @@ export type ConsumerConfig =
     | "lateHorizonS"
     | "futureSkewS"
   >
-  & Partial<Pick<Config, "consumerStatusIntervalMs" | "deleteMaxWaitMs">>;
+  & Partial<Pick<Config, "consumerStatusIntervalMs" | "deleteMaxWaitMs" | "eventContract">>;
 
 export interface ConsumerDeps {
   sql: Sql;
@@ -359,6 +359,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       nowMs,
       lateHorizonMs: config.lateHorizonS * 1000,
       futureSkewMs: config.futureSkewS * 1000,
+      contract: config.eventContract,
     };
     for (const m of messages) {
       stats.received++;
