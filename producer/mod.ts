@@ -45,13 +45,14 @@ export {
   type SourceItem,
 } from "./injections.ts";
 export { diurnalFactor, parseRateProfile, type RateProfile } from "./rate_profile.ts";
+/** The packing sender lives in shared/ (the API and the server client use it too). */
 export {
   createEventSender,
   type EventSender,
   type EventSenderOptions,
   MAX_BATCH_BYTES,
   type SenderStats,
-} from "./event_sender.ts";
+} from "../shared/mod.ts";
 export {
   createHttpSender,
   HTTP_MAX_BATCH_BYTES,

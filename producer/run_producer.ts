@@ -6,7 +6,7 @@
  * coordinated omission).
  */
 import type { Event } from "../shared/mod.ts";
-import type { EventSender } from "./event_sender.ts";
+import type { EventSender } from "../shared/mod.ts";
 import { metaOf, type SentMeta } from "./ledger.ts";
 
 export interface RunOptions {

@@ -71,6 +71,14 @@ export {
   SQSClient,
 } from "./sqs.ts";
 export { parseFlags, runMain, UsageError } from "./cli.ts";
+/** The packing SQS sender (producer, HTTP ingestion and the server client send through it). */
+export {
+  createEventSender,
+  type EventSender,
+  type EventSenderOptions,
+  MAX_BATCH_BYTES,
+  type SenderStats,
+} from "./event_sender.ts";
 export {
   createDeleteBatcher,
   type DeleteBatcher,

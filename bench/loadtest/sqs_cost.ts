@@ -23,6 +23,7 @@ const HELP = `Usage: deno task bench:sqs-cost --rate R --seconds S [options]
   --rate R            offered events/s (default 10000)
   --seconds S         length of the producer's run (default 30)
   --consumers N       consumer processes (default 1)
+  --drain-timeout S   longest wait for the queue to drain after the step, seconds (default 120)
   --env KEY=VALUE     environment for every process (repeatable), e.g. --env PRODUCER_LINGER_MS=100
   --json              print the result as one JSON object on stdout (progress goes to stderr)
   --out FILE          also write the JSON result to FILE
@@ -138,6 +139,7 @@ async function main(args: string[]): Promise<number> {
         rate: { type: "string", default: "10000" },
         seconds: { type: "string", default: "30" },
         consumers: { type: "string", default: "1" },
+        "drain-timeout": { type: "string", default: "120" },
         env: { type: "string", multiple: true, default: [] },
         json: { type: "boolean", default: false },
         out: { type: "string" },
@@ -154,6 +156,7 @@ async function main(args: string[]): Promise<number> {
   const rate = positive("rate", values.rate);
   const seconds = positive("seconds", values.seconds);
   const consumers = positive("consumers", values.consumers);
+  const drainTimeoutS = positive("drain-timeout", values["drain-timeout"]);
   const env: Record<string, string> = {};
   for (const kv of values.env) {
     const m = kv.match(/^([A-Z][A-Z0-9_]*)=(.*)$/);
@@ -170,7 +173,7 @@ async function main(args: string[]): Promise<number> {
       `${loadStart}; logs in ${logDir}`,
   );
   const abort = new AbortController();
-  const budgetS = seconds + 60 + 2 * 120 + 60;
+  const budgetS = seconds + 60 + 2 * drainTimeoutS + 60;
   const hardStop = setTimeout(() => {
     log(`sqs-cost: time budget of ${budgetS} s exceeded; stopping`);
     abort.abort();
@@ -191,7 +194,7 @@ async function main(args: string[]): Promise<number> {
       workersMode: false,
       steps: [rate],
       stepDurationS: seconds,
-      drainTimeoutS: 120,
+      drainTimeoutS,
       stopAtSaturation: false,
       producerFlags: [],
       env,

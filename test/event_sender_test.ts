@@ -8,6 +8,7 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import {
+  createEventSender,
   ENCODING_ATTRIBUTE,
   type Event,
   instrumentSqsClient,
@@ -15,11 +16,13 @@ import {
   unpackBody,
   validateEvent,
 } from "../shared/mod.ts";
-import { createTestSqs, type TestSqs } from "../test/harness.ts";
-import { createEventSender } from "./event_sender.ts";
-import { createEventSource } from "./injections.ts";
-import { createLedger, type SentMeta } from "./ledger.ts";
-import { createGenerator } from "./shopper_sessions.ts";
+import { createTestSqs, type TestSqs } from "./harness.ts";
+import {
+  createEventSource,
+  createGenerator,
+  createLedger,
+  type SentMeta,
+} from "../producer/mod.ts";
 
 /** Drains the queue: every message, with its attributes; deletes what it read. */
 async function drain(q: TestSqs): Promise<Message[]> {

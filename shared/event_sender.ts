@@ -14,9 +14,13 @@
  * the gap here, not fixed steps, since these ratios are ~0.15 rather than Kafka's ~0.5), so
  * messages come out nearly full; one that still overflows is split, never sent oversized. A message that
  * does not shrink (one incompressible event) goes out as plain JSON: the encoding is per message.
+ *
+ * It lives in `shared/` because three folders send with it: the producer, the API's HTTP
+ * ingestion and the server client (`client/`).
  */
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry } from "@aws-sdk/client-sqs";
 import pRetry, { AbortError } from "p-retry";
+import { getLogger } from "./log.ts";
 import {
   type BodyEncoding,
   COUNT_ATTRIBUTE,
@@ -24,12 +28,11 @@ import {
   encodeBody,
   encodeEvent,
   ENCODING_ATTRIBUTE,
-  getLogger,
   packedSize,
-  type SQSClient,
-} from "../shared/mod.ts";
+} from "./message_codec.ts";
+import type { SQSClient } from "./sqs.ts";
 
-const log = getLogger(["scalestream", "producer", "sender"]);
+const log = getLogger(["scalestream", "sender"]);
 
 /** SQS caps a whole `SendMessageBatch` request at 1 MiB. */
 export const MAX_BATCH_BYTES = 1_048_576;
