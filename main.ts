@@ -7,21 +7,23 @@ import {
   createClock,
   createSql,
   createSqsClient,
-  type EmbeddedService,
   ensureQueues,
   ensureSchema,
   getLogger,
   loadConfig,
+  loadDimensions,
   migrate,
+  MigrationChangedError,
+  parseFlags,
   setupLogging,
-  startEmbeddedPostgres,
-  startEmbeddedSqs,
 } from "./shared/mod.ts";
-import { createConsumerRuntime, dimensionsOf, loadDimensions } from "./consumer/mod.ts";
+import { type EmbeddedService, startEmbeddedPostgres, startEmbeddedSqs } from "./local/mod.ts";
+import { createConsumerRuntime } from "./consumer/mod.ts";
 import {
   apiOptionsFromConfig,
   createApiMetrics,
   createApp,
+  createResponseCache,
   pipelineTotals,
   registerLakeMetrics,
 } from "./api/mod.ts";
@@ -31,11 +33,29 @@ import {
   createGenerator,
   createLedger,
   createProducerMetrics,
+  dimensionsOf,
   parseExperiment,
   runProducer,
   type SentMeta,
   uniqueEvents,
 } from "./producer/mod.ts";
+
+const USAGE = `Usage: deno task dev
+
+  The whole pipeline in one process: producer, SQS, consumer, PostgreSQL and the API with its
+  dashboard at http://127.0.0.1:8080/. Without SQS_ENDPOINT and DATABASE_URL it starts fauxqs and
+  PGlite in-process. Settings come from the environment (see README.md). Ctrl-C stops it.`;
+
+// The only flag is --help; anything else is a usage error (exit 2), before anything starts.
+try {
+  if (parseFlags(Deno.args, USAGE, { help: { type: "boolean" } }).values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+} catch (err) {
+  console.error(`error: ${(err as Error).message}\n\n${USAGE}`);
+  Deno.exit(2);
+}
 
 const env = Deno.env.toObject();
 const base = loadConfig(env);
@@ -70,7 +90,13 @@ const sql = createSql(databaseUrl, {
   ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
 });
 await ensureSchema(sql, config.dbSchema);
-await migrate(sql);
+try {
+  await migrate(sql);
+} catch (err) {
+  if (!(err instanceof MigrationChangedError)) throw err;
+  console.error(`error: ${err.message}`);
+  Deno.exit(1);
+}
 // The dimensions of the simulated shop, so enrichment finds its products and users.
 const generator = createGenerator({
   seed: Date.now() % 1e9,
@@ -143,16 +169,16 @@ const app = createApp({
   ...(await apiOptionsFromConfig(config)),
   metrics: () => metrics.registry.metrics(),
   middleware: [createApiMetrics(metrics.registry).middleware],
+  cache: createResponseCache({ registry: metrics.registry }),
 });
 const server = Deno.serve({
   port: config.port,
   hostname: config.host,
   onListen: ({ hostname, port }) => {
-    log.info("API on http://{hostname}:{port} (try /v1/pipeline/totals)", { hostname, port });
-    log.info(
-      "Metrics of producer, consumer, queue depth and API at http://{hostname}:{port}/metrics",
-      { hostname, port },
-    );
+    // URLs go into the message as text: a {placeholder} would print them quoted.
+    const url = `http://${hostname}:${port}`;
+    log.info(`API on ${url} (dashboard at ${url}/, try ${url}/v1/pipeline/totals)`, { url });
+    log.info(`Metrics of producer, consumer, queue depth and API at ${url}/metrics`, { url });
   },
 }, app.fetch);
 

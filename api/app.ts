@@ -7,7 +7,13 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { type Config, getLogger, type Sql, type SQSClient } from "../shared/mod.ts";
+import {
+  type Config,
+  type EventContract,
+  getLogger,
+  type Sql,
+  type SQSClient,
+} from "../shared/mod.ts";
 import {
   type ApiKeyRecord,
   createKeyStore,
@@ -17,6 +23,8 @@ import {
 } from "./api_keys.ts";
 import { createEventIngestor, type EventIngestor } from "./event_ingestor.ts";
 import { createLivePoller, type LivePoller } from "./live_poller.ts";
+import { createDefaultViewReader } from "./live_view.ts";
+import { createResponseCache, type ResponseCache } from "./response_cache.ts";
 import {
   apiKeyAuth,
   type AuthVariables,
@@ -45,6 +53,8 @@ import { pipelineTotals, pipelineTotalsRoute } from "./routes/pipeline_totals.ts
 import { registerAnalyticsRoutes } from "./routes/analytics/register.ts";
 import { registerLakeRoutes } from "./routes/lake.ts";
 import { registerDashboard } from "./dashboard/mod.ts";
+import { registerSdk } from "./sdk/mod.ts";
+import { registerDemo } from "./demo/mod.ts";
 
 const log = getLogger(["scalestream", "api"]);
 
@@ -71,10 +81,18 @@ export interface AppDeps {
   rateLimit?: { ratePerS: number; burst: number };
   /** Packing of ingested events into SQS messages. */
   ingest?: { maxMessageBytes?: number; lingerMs?: number; maxInflightBatches?: number };
+  /** The event contract `POST /v1/events` enforces (`EVENT_CONTRACT`); lenient by default. */
+  eventContract?: EventContract;
   /** Interval of `/v1/stream` updates. */
   streamIntervalMs?: number;
   /** Replaces the shared live poller (tests observe subscribers through it). */
   live?: LivePoller;
+  /** Interval of the stream's default-view frames (`event: view`); default 5,000 ms. */
+  viewIntervalMs?: number;
+  /** Replaces the shared default-view poller. */
+  view?: LivePoller;
+  /** The analytics reads' micro-cache (default: one of 1 s, without metrics). */
+  cache?: ResponseCache;
   /** CloudWatch's age of the oldest message, in seconds, when available. */
   oldestMessageAgeS?: () => Promise<number | null>;
 }
@@ -94,8 +112,14 @@ export async function apiOptionsFromConfig(
     | "maxMessageBytes"
     | "lingerMs"
     | "maxInflightBatches"
+    | "eventContract"
   >,
-): Promise<Pick<AppDeps, "apiKeys" | "corsOrigins" | "rateLimit" | "ingest" | "streamIntervalMs">> {
+): Promise<
+  Pick<
+    AppDeps,
+    "apiKeys" | "corsOrigins" | "rateLimit" | "ingest" | "streamIntervalMs" | "eventContract"
+  >
+> {
   return {
     apiKeys: await parseApiKeys(config.apiKeys),
     corsOrigins: parseOrigins(config.corsOrigins),
@@ -106,6 +130,7 @@ export async function apiOptionsFromConfig(
       maxInflightBatches: config.maxInflightBatches,
     },
     streamIntervalMs: config.apiStreamIntervalMs,
+    eventContract: config.eventContract,
   };
 }
 
@@ -118,6 +143,7 @@ function scopeOf(c: Context): Scope {
 /** Builds the API; errors become RFC 9457 problem documents without stack traces. */
 export function createApp(deps: AppDeps): ApiApp {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook as never });
+  const cache = deps.cache ?? createResponseCache();
   const ingestor: EventIngestor | undefined = deps.sqs && deps.queueUrl
     ? createEventIngestor({ sqs: deps.sqs, queueUrl: deps.queueUrl, ...deps.ingest })
     : undefined;
@@ -137,6 +163,13 @@ export function createApp(deps: AppDeps): ApiApp {
       ]);
       return { time: status.time, status, totals };
     },
+  });
+
+  const readView = createDefaultViewReader({ sql: deps.sql, cache });
+  const view = deps.view ?? createLivePoller({
+    intervalMs: deps.viewIntervalMs ?? 5000,
+    event: "view",
+    read: () => readView(),
   });
 
   for (const m of deps.middleware ?? []) app.use("*", m);
@@ -186,19 +219,25 @@ export function createApp(deps: AppDeps): ApiApp {
       throw new ApiProblem(400, "The body could not be read");
     }
     const items = parseIngestBody(bytes, c.req.header("content-type"));
-    return c.json(await ingestEvents({ items }, { ingestor }), 202);
+    return c.json(
+      await ingestEvents({ items }, { ingestor, contract: deps.eventContract ?? "lenient" }),
+      202,
+    );
   });
   app.openapi(eventStatusRoute, async (c) => {
     return c.json(await eventStatus(c.req.valid("param"), deps), 200);
   });
   app.openapi(pipelineStatusRoute, async (c) => c.json(await pipelineStatus({}, statusDeps), 200));
   app.openapi(pipelineTotalsRoute, async (c) => c.json(await pipelineTotals(deps), 200));
-  app.openapi(liveStreamRoute, (c) => liveStream(c, { poller: live }) as never);
+  app.openapi(liveStreamRoute, (c) => liveStream(c, { poller: live, view }) as never);
 
-  registerAnalyticsRoutes(app, { sql: deps.sql });
+  registerAnalyticsRoutes(app, { sql: deps.sql, cache });
   registerLakeRoutes(app, { sql: deps.sql });
   // The live dashboard (GET / and /assets/*): static, no key needed; it asks for one if required.
   registerDashboard(app);
+  // The browser tracker (GET /sdk/v1.js) and the demo shop that uses it (GET /demo): static too.
+  registerSdk(app);
+  registerDemo(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "ApiKey", {
     type: "apiKey",
@@ -258,6 +297,7 @@ export function createApp(deps: AppDeps): ApiApp {
   return Object.assign(app, {
     async close() {
       live.close();
+      view.close();
       await ingestor?.close();
     },
   });

@@ -4,8 +4,13 @@
  * and resolves once SQS has acknowledged (or finally refused) every event of that batch, so a 202
  * means the events are in the queue. Concurrent requests still share messages and requests to SQS.
  */
-import { createEventSender, type EventSender } from "../producer/mod.ts";
-import { type Event, getLogger, type SQSClient } from "../shared/mod.ts";
+import {
+  createEventSender,
+  type Event,
+  type EventSender,
+  getLogger,
+  type SQSClient,
+} from "../shared/mod.ts";
 
 const log = getLogger(["scalestream", "api", "ingest"]);
 

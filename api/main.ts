@@ -5,7 +5,6 @@
  * publishable key for web pages (ingest only, those origins only). Also `apikey list` and
  * `apikey revoke --name X`.
  */
-import { parseArgs } from "node:util";
 import {
   type Config,
   createMetricsRegistry,
@@ -15,9 +14,13 @@ import {
   getLogger,
   loadConfig,
   migrate,
+  parseFlags,
   retryAtStartup,
+  runMain,
   setupLogging,
   type Sql,
+  type SQSClient,
+  UsageError,
 } from "../shared/mod.ts";
 import {
   apiOptionsFromConfig,
@@ -26,58 +29,93 @@ import {
   createApiMetrics,
   createApp,
   createKeyStore,
+  createResponseCache,
   listApiKeys,
   parseScopes,
   registerLakeMetrics,
   revokeApiKey,
 } from "./mod.ts";
 
+const USAGE = `Usage: deno task api [--help]
+
+  Serves the REST API, the dashboard (/), the OpenAPI docs (/docs) and /metrics on HOST:PORT
+  (default 127.0.0.1:8080). Also: deno task apikey create|list|revoke (apikey --help).
+
+Environment: DATABASE_URL, DB_SCHEMA, SQS_ENDPOINT, SQS_QUEUE_NAME, HOST, PORT, API_KEYS (see
+README.md).`;
+
+const APIKEY_USAGE = "Usage: deno task apikey create --name NAME --scopes read,ingest,admin\n" +
+  "       deno task apikey create --name NAME --publishable --origin https://shop.example " +
+  "[--origin …]\n" +
+  "       deno task apikey list\n       deno task apikey revoke --name NAME";
+
 const env = Deno.env.toObject();
-const config = loadConfig(env);
-await setupLogging({ level: config.logLevel, format: config.logFormat });
 const log = getLogger(["scalestream", "api"]);
-if (!config.databaseUrl) {
-  log.error("DATABASE_URL is required for the API; use `deno task dev` for the embedded stack");
-  Deno.exit(2);
-}
-const sql = createSql(config.databaseUrl, {
-  max: config.dbPoolMax,
-  statementTimeoutMs: config.dbStatementTimeoutMs,
-  applicationName: "scalestream-api",
-  ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
-});
 
-if (Deno.args[0] === "apikey") {
-  const code = await apikey(Deno.args.slice(1), sql).catch((err) => {
-    const code = String((err as { code?: string }).code ?? "");
-    if (!(err instanceof RangeError || code === "23505" || code.startsWith("ERR_PARSE_ARGS"))) {
-      throw err;
-    }
-    console.error(
-      (err as { code?: string }).code === "23505" ? "A key of that name exists" : err.message,
-    );
+async function main(args: string[]): Promise<number> {
+  const isApikey = args[0] === "apikey";
+  const usage = isApikey ? APIKEY_USAGE : USAGE;
+  const { values, positionals } = parseFlags(isApikey ? args.slice(1) : args, usage, {
+    name: { type: "string" },
+    scopes: { type: "string" },
+    publishable: { type: "boolean" },
+    origin: { type: "string", multiple: true },
+    help: { type: "boolean", default: false },
+  }, true);
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  if (!isApikey) {
+    const what = positionals[0] ??
+      ["name", "scopes", "publishable", "origin"].find((k) => k in values)?.replace(/^/, "--");
+    if (what) throw new UsageError(`Unexpected argument "${what}"`, USAGE);
+  }
+  const config = loadConfig(env);
+  await setupLogging({ level: config.logLevel, format: config.logFormat });
+  if (!config.databaseUrl) {
+    log.error("DATABASE_URL is required for the API; use `deno task dev` for the embedded stack");
     return 2;
+  }
+  // Before the pool: a missing SQS endpoint is a one-line ConfigError, nothing to close.
+  const sqs = isApikey ? undefined : createSqsClient(config, env);
+  const sql = createSql(config.databaseUrl, {
+    max: config.dbPoolMax,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    applicationName: "scalestream-api",
+    ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
   });
-  await sql.end({ timeout: 5 });
-  Deno.exit(code);
+  if (sqs) {
+    await serve(config, sql, sqs);
+    return await new Promise<number>(() => {}); // runs until a signal ends the process
+  }
+  try {
+    return await apikey(positionals, values, sql);
+  } catch (err) {
+    const code = String((err as { code?: string }).code ?? "");
+    if (code === "23505") {
+      console.error("A key of that name exists");
+      return 2;
+    }
+    if (err instanceof RangeError) throw new UsageError(err.message, APIKEY_USAGE);
+    throw err;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }
-await serve(config, sql);
 
-async function apikey(args: string[], sql: Sql): Promise<number> {
-  const usage = "usage: deno task apikey create --name NAME --scopes read,ingest,admin\n" +
-    "       deno task apikey create --name NAME --publishable --origin https://shop.example " +
-    "[--origin …]\n" +
-    "       deno task apikey list\n       deno task apikey revoke --name NAME";
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      name: { type: "string" },
-      scopes: { type: "string" },
-      publishable: { type: "boolean" },
-      origin: { type: "string", multiple: true },
-    },
-  });
+await runMain(main);
+
+async function apikey(
+  positionals: string[],
+  values: {
+    name?: string | undefined;
+    scopes?: string | undefined;
+    publishable?: boolean | undefined;
+    origin?: string[] | undefined;
+  },
+  sql: Sql,
+): Promise<number> {
   await migrate(sql);
   switch (positionals[0]) {
     case "create": {
@@ -128,12 +166,19 @@ async function apikey(args: string[], sql: Sql): Promise<number> {
       console.error(`No live key named "${values.name}"`);
       return 1;
   }
-  console.error(usage);
-  return 2;
+  throw new UsageError(
+    positionals[0] === undefined
+      ? "Missing action"
+      : ["create", "revoke"].includes(positionals[0])
+      ? `${positionals[0]} needs --name${
+        positionals[0] === "create" ? " and --scopes (or --publishable and --origin)" : ""
+      }`
+      : `Unknown action "${positionals[0]}"`,
+    APIKEY_USAGE,
+  );
 }
 
-async function serve(config: Config, sql: Sql) {
-  const sqs = createSqsClient(config, env);
+async function serve(config: Config, sql: Sql, sqs: SQSClient) {
   // Dependencies still starting (a database in recovery, an SQS endpoint not up yet) are waited
   // for with logged backoff, up to STARTUP_RETRY_MS, instead of failing the container at once.
   const retry = { maxMs: config.startupRetryMs };
@@ -157,6 +202,7 @@ async function serve(config: Config, sql: Sql) {
     ...options,
     metrics: () => registry.metrics(),
     middleware: [createApiMetrics(registry).middleware],
+    cache: createResponseCache({ registry }),
     ...(config.apiCloudwatchAge && !config.sqsEndpoint
       ? {
         oldestMessageAgeS: cloudwatchOldestAge({
@@ -169,11 +215,15 @@ async function serve(config: Config, sql: Sql) {
   const server = Deno.serve({
     port: config.port,
     hostname: config.host,
-    onListen: ({ hostname, port }) =>
-      log.info("API listening on http://{hostname}:{port} (docs at /docs, metrics at /metrics)", {
+    onListen: ({ hostname, port }) => {
+      // The URL goes into the message as text: a {placeholder} would print it quoted.
+      const url = `http://${hostname}:${port}`;
+      log.info(`API on ${url} (dashboard at /, docs at /docs, metrics at /metrics)`, {
+        url,
         hostname,
         port,
-      }),
+      });
+    },
   }, app.fetch);
   let stopping = false;
   const shutdown = async () => {

@@ -30,3 +30,10 @@ export {
 } from "./routes/ingest_events.ts";
 export { cloudwatchOldestAge } from "./cloudwatch_oldest_age.ts";
 export { type ApiMetrics, createApiMetrics, withMetrics } from "./metrics.ts";
+export {
+  type CachedAnswer,
+  createResponseCache,
+  type ResponseCache,
+  type ResponseCacheOptions,
+  type ResponseCacheStats,
+} from "./response_cache.ts";

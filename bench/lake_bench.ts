@@ -7,7 +7,8 @@
 import { parseArgs } from "node:util";
 import { flushEvents } from "../consumer/mod.ts";
 import { createGenerator } from "../producer/mod.ts";
-import { createSql, loadConfig, migrate, startEmbeddedSqs } from "../shared/mod.ts";
+import { createSql, loadConfig, migrate } from "../shared/mod.ts";
+import { startEmbeddedSqs } from "../local/mod.ts";
 import { createS3Client, ensureBucket, exportToLake, syncLake } from "../lake/mod.ts";
 import { openLakeDb } from "../lake/duckdb_lake.ts";
 

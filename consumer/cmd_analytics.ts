@@ -2,11 +2,10 @@
  * `deno task rebuild --from <iso> --to <iso>` and `deno task maintain`: the batch layer's one-shot
  * commands (see docs/analytics.md).
  */
-import { parseArgs } from "node:util";
 import { openDatabase, setupProgram } from "./_program.ts";
 import { runAnalyticsJobs } from "./analytics_stages.ts";
 import { runMaintenance } from "./run_maintenance.ts";
-import { createClock } from "../shared/mod.ts";
+import { createClock, parseFlags, UsageError } from "../shared/mod.ts";
 import { rebuildAggregates } from "./rebuild_aggregates.ts";
 
 const REBUILD_HELP = `Usage: deno task rebuild --from <ISO time> --to <ISO time>
@@ -27,14 +26,10 @@ ANOMALY_*.`;
 
 /** Runs the `rebuild` subcommand; resolves to the exit code. */
 export async function rebuildCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      from: { type: "string" },
-      to: { type: "string" },
-      help: { type: "boolean", default: false },
-    },
-    strict: true,
+  const { values } = parseFlags(args, REBUILD_HELP, {
+    from: { type: "string" },
+    to: { type: "string" },
+    help: { type: "boolean", default: false },
   });
   if (values.help) {
     console.log(REBUILD_HELP);
@@ -43,12 +38,12 @@ export async function rebuildCommand(args: string[]): Promise<number> {
   const from = Date.parse(values.from ?? "");
   const to = Date.parse(values.to ?? "");
   if (Number.isNaN(from) || Number.isNaN(to) || !(from < to)) {
-    console.error(
+    throw new UsageError(
       `--from and --to must be ISO 8601 times with from < to, got "${values.from ?? ""}" and "${
         values.to ?? ""
       }"`,
+      REBUILD_HELP,
     );
-    return 2;
   }
   const program = await setupProgram("rebuild");
   const sql = await openDatabase(program, "scalestream-rebuild");
@@ -67,10 +62,8 @@ export async function rebuildCommand(args: string[]): Promise<number> {
 
 /** Runs the `maintain` subcommand; resolves to the exit code. */
 export async function maintainCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { help: { type: "boolean", default: false } },
-    strict: true,
+  const { values } = parseFlags(args, MAINTAIN_HELP, {
+    help: { type: "boolean", default: false },
   });
   if (values.help) {
     console.log(MAINTAIN_HELP);

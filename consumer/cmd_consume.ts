@@ -3,15 +3,16 @@
  * supervisor of N such processes, each with its own WORKER_ID (and health port), that forwards
  * SIGTERM/SIGINT to them and exits once they have drained.
  */
-import { parseArgs } from "node:util";
 import {
   createClock,
   createSql,
   createSqsClient,
   ensureQueues,
+  parseFlags,
   retryAtStartup,
   settleWithin,
   startEmfPublisher,
+  UsageError,
 } from "../shared/mod.ts";
 import { createConsumerRuntime } from "./consumer_runtime.ts";
 import { startHealthServer } from "./health_server.ts";
@@ -26,13 +27,9 @@ Environment: DATABASE_URL, DB_SCHEMA, SQS_ENDPOINT, SQS_QUEUE_NAME, CONSUMER_* (
 
 /** Runs the `consume` subcommand; resolves to the exit code. */
 export async function consumeCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      workers: { type: "string", default: "1" },
-      help: { type: "boolean", default: false },
-    },
-    strict: true,
+  const { values } = parseFlags(args, HELP, {
+    workers: { type: "string", default: "1" },
+    help: { type: "boolean", default: false },
   });
   if (values.help) {
     console.log(HELP);
@@ -40,8 +37,10 @@ export async function consumeCommand(args: string[]): Promise<number> {
   }
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
-    console.error(`--workers must be an integer from 1 to 64, got "${values.workers}"`);
-    return 2;
+    throw new UsageError(
+      `--workers must be an integer from 1 to 64, got "${values.workers}"`,
+      HELP,
+    );
   }
   const program = await setupProgram("main");
   return workers === 1 ? await consumeHere(program) : await superviseWorkers(program, workers);
@@ -49,9 +48,10 @@ export async function consumeCommand(args: string[]): Promise<number> {
 
 async function consumeHere(program: Program): Promise<number> {
   const { config, log } = program;
+  // Before the database: a missing SQS endpoint is a one-line ConfigError, nothing to close.
+  const sqs = createSqsClient(config, Deno.env.toObject());
   const sql = await openDatabase(program, "scalestream-consumer");
   if (!sql) return 2;
-  const sqs = createSqsClient(config, Deno.env.toObject());
   const { queueUrl, dlqUrl } = await retryAtStartup("SQS", () => ensureQueues(sqs, config), {
     maxMs: config.startupRetryMs,
   });

@@ -1,6 +1,5 @@
 /** `deno task dlq inspect|redrive`: look into the dead-letter queue, or move it back. */
-import { parseArgs } from "node:util";
-import { createSqsClient, ensureQueues } from "../shared/mod.ts";
+import { createSqsClient, ensureQueues, parseFlags, UsageError } from "../shared/mod.ts";
 import { inspectDlq, redriveDlq } from "./dlq_tools.ts";
 import { setupProgram } from "./_program.ts";
 
@@ -16,23 +15,25 @@ Environment: SQS_ENDPOINT, SQS_QUEUE_NAME, SQS_DLQ_NAME (see README.md).`;
 
 /** Runs the `dlq` subcommand; resolves to the exit code. */
 export async function dlqCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      sample: { type: "string", default: "10" },
-      "body-chars": { type: "string", default: "300" },
-      rate: { type: "string" },
-      max: { type: "string" },
-      help: { type: "boolean", default: false },
-    },
-    strict: true,
-  });
+  const { values, positionals } = parseFlags(args, HELP, {
+    sample: { type: "string", default: "10" },
+    "body-chars": { type: "string", default: "300" },
+    rate: { type: "string" },
+    max: { type: "string" },
+    help: { type: "boolean", default: false },
+  }, true);
   const action = positionals[0];
-  if (values.help || (action !== "inspect" && action !== "redrive")) {
+  if (values.help) {
     console.log(HELP);
-    return values.help ? 0 : 2;
+    return 0;
   }
+  if (action !== "inspect" && action !== "redrive") {
+    throw new UsageError(
+      action === undefined ? "Missing action" : `Unknown action "${action}"`,
+      HELP,
+    );
+  }
+  if (positionals.length > 1) throw new UsageError(`Unexpected argument "${positionals[1]}"`, HELP);
   const { config } = await setupProgram("dlq");
   const sqs = createSqsClient(config, Deno.env.toObject());
   try {

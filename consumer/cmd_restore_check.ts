@@ -4,8 +4,7 @@
  * recount of the raw events. With `--source`: every table equals the source's, row for row — only
  * meaningful when the source did not write since the restore point (a drill on a stopped stack).
  */
-import { parseArgs } from "node:util";
-import { createSql } from "../shared/mod.ts";
+import { createSql, parseFlags } from "../shared/mod.ts";
 import { openDatabase, setupProgram } from "./_program.ts";
 import { compareFingerprints, databaseFingerprint, reconcileAggregates } from "./restore_check.ts";
 
@@ -17,10 +16,9 @@ const HELP = `Usage: deno task restore-check [--source URL]
 
 /** Runs the `restore-check` subcommand; resolves to the exit code. */
 export async function restoreCheckCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { source: { type: "string" }, help: { type: "boolean", default: false } },
-    strict: true,
+  const { values } = parseFlags(args, HELP, {
+    source: { type: "string" },
+    help: { type: "boolean", default: false },
   });
   if (values.help) {
     console.log(HELP);

@@ -18,11 +18,15 @@
  * sqs-consumer's `pollingWaitTimeMs`, Lambda's batching window and the Java SDK's adaptive
  * prefetching are the same idea; here it applies only after a partial receive, so a backlog is
  * drained by back-to-back full receives.
+ *
+ * Deletes come back full too: committed messages of every flush go to one delete batcher
+ * (shared/sqs_delete_batcher.ts) that sends a `DeleteMessageBatch` as soon as ten are waiting, or
+ * `deleteMaxWaitMs` after the first; `stop()` sends what is left before it resolves. A flush that
+ * fails hands nothing to it, so a message is still deleted only after its transaction committed.
  */
 import {
   ChangeMessageVisibilityBatchCommand,
   ChangeMessageVisibilityCommand,
-  DeleteMessageBatchCommand,
   type Message,
   ReceiveMessageCommand,
   type SQSClient,
@@ -30,6 +34,8 @@ import {
 import pRetry, { AbortError } from "p-retry";
 import {
   type Config,
+  createDeleteBatcher,
+  delay,
   getLogger,
   isTransientDbError,
   PoisonMessageError,
@@ -59,7 +65,7 @@ export type ConsumerConfig =
     | "lateHorizonS"
     | "futureSkewS"
   >
-  & Partial<Pick<Config, "consumerStatusIntervalMs">>;
+  & Partial<Pick<Config, "consumerStatusIntervalMs" | "deleteMaxWaitMs" | "eventContract">>;
 
 export interface ConsumerDeps {
   sql: Sql;
@@ -143,18 +149,6 @@ interface Inflight {
   visibleAtMs: number;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-
 const jitter = (ms: number) => ms / 2 + Math.random() * ms / 2;
 
 /**
@@ -231,6 +225,14 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
   let statusTimer: ReturnType<typeof setInterval> | undefined;
   let heartbeatRunning = false;
   const queuedLimit = config.flushConcurrency * config.flushMaxEvents;
+  const deletes = createDeleteBatcher({
+    sqs,
+    queueUrl,
+    maxWaitMs: config.deleteMaxWaitMs ?? 200,
+    signal: hardAbort.signal,
+    onDeleted: (n) => stats.deleted += n,
+    onGiveUp: (n) => stats.deleteFailures += n,
+  });
 
   const hasRoom = () =>
     stats.inflightEvents < config.maxInflightEvents &&
@@ -323,7 +325,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
             failures,
             error: String(err),
           });
-          await sleep(jitter(Math.min(20_000, 200 * 2 ** failures)), signal);
+          await delay(jitter(Math.min(20_000, 200 * 2 ** failures)), signal);
           continue;
         }
         followBacklog(messages.length);
@@ -341,7 +343,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
         if (messages.length > 0 && messages.length < MAX_RECEIVE && config.receiveLingerMs > 0) {
           // Partial: the queue is nearly empty; let it gather messages for the next receive.
           lingerStartMs = Date.now();
-          await sleep(config.receiveLingerMs, signal);
+          await delay(config.receiveLingerMs, signal);
         } else {
           lingerStartMs = undefined;
         }
@@ -357,6 +359,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       nowMs,
       lateHorizonMs: config.lateHorizonS * 1000,
       futureSkewMs: config.futureSkewS * 1000,
+      contract: config.eventContract,
     };
     for (const m of messages) {
       stats.received++;
@@ -514,7 +517,8 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
         // Committed already: a failing observer must not make the batch look failed.
         log.warn("onFlush callback failed: {error}", { error: String(err) });
       }
-      await deleteMessages(batch);
+      // Not awaited: the flush slot is free for the next batch while these wait for a full request.
+      void deletes.delete(batch.map((m) => m.receiptHandle));
     } finally {
       release(batch);
     }
@@ -557,49 +561,6 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
         },
       },
     );
-  }
-
-  async function deleteMessages(batch: DecodedMessage[]) {
-    const chunks: DecodedMessage[][] = [];
-    for (let i = 0; i < batch.length; i += 10) chunks.push(batch.slice(i, i + 10));
-    await Promise.all(chunks.map(deleteChunk));
-  }
-
-  /** Deletes up to ten messages, retrying only the entries SQS lists as failed. */
-  async function deleteChunk(chunk: DecodedMessage[]) {
-    let pending = chunk;
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      try {
-        const out = await sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: pending.map((m, i) => ({ Id: String(i), ReceiptHandle: m.receiptHandle })),
-          }),
-        );
-        stats.deleted += out.Successful?.length ?? 0;
-        const failed = new Set((out.Failed ?? []).map((f) => Number(f.Id)));
-        if (failed.size > 0) {
-          log.warn("Delete of {count} messages failed: {reasons}", {
-            count: failed.size,
-            reasons: (out.Failed ?? []).map((f) => f.Code ?? f.Message).join(", "),
-          });
-        }
-        pending = pending.filter((_, i) => failed.has(i));
-      } catch (err) {
-        log.warn("Delete attempt {attempt} failed: {error}", { attempt, error: String(err) });
-      }
-      if (pending.length === 0) return;
-      if (attempt >= 3) {
-        // Committed already: a redelivery is skipped as a duplicate, so nothing is counted twice.
-        stats.deleteFailures += pending.length;
-        log.warn(
-          "{count} committed messages could not be deleted; they will be skipped on redelivery",
-          { count: pending.length },
-        );
-        return;
-      }
-      await sleep(jitter(100 * 2 ** attempt));
-    }
   }
 
   function release(batch: DecodedMessage[]) {
@@ -711,6 +672,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       await Promise.all([...flushes]);
       maybeFlush(true);
     }
+    await deletes.flush();
   }
 
   function stop(): Promise<void> {

@@ -83,6 +83,45 @@ export const DEFAULT_RETENTION_RULES: readonly RetentionRule[] = [
       prune: pruneByColumn(table, "bucket"),
     })),
   {
+    table: "agg_type_minute",
+    keepDays: 8 * DAY,
+    why: "rolled minutes per event type (unfiltered 1m/5m series); as long as the minute tables",
+    prune: pruneByColumn("agg_type_minute", "bucket"),
+  },
+  ...[
+    "agg_dims_hour",
+    "agg_type_hour",
+    "agg_geo_hour",
+    "agg_product_hour",
+    "active_user_hour",
+    "active_count_hour",
+  ].map((table): RetentionRule => ({
+    table,
+    keepDays: 90 * DAY,
+    why:
+      "hour rollups: 1h windows over the 30 days the API serves, and the days re-rolled from them",
+    prune: pruneByColumn(table, "bucket"),
+  })),
+  {
+    table: "rollup_hours",
+    keepDays: 730 * DAY,
+    why: "hours rolled up; a day is read from its rollup only while all its hours are here",
+    prune: pruneByColumn("rollup_hours", "hour"),
+  },
+  ...[
+    "agg_dims_day",
+    "agg_type_day",
+    "agg_geo_day",
+    "agg_product_day",
+    "active_user_day",
+    "active_count_day",
+  ].map((table): RetentionRule => ({
+    table,
+    keepDays: 730 * DAY,
+    why: "day rollups: two years of daily history, a few thousand rows a day",
+    prune: pruneByColumn(table, "bucket"),
+  })),
+  {
     table: "rejects",
     keepDays: 30 * DAY,
     why: "rejected payloads to inspect and replay after a fix",

@@ -6,6 +6,7 @@
  */
 import type { Clock, Sql } from "../shared/mod.ts";
 import { maintainPartitions } from "./maintain_partitions.ts";
+import { rollUp } from "./roll_up.ts";
 import {
   createRetentionRegistry,
   resolveRetention,
@@ -25,10 +26,13 @@ export interface MaintenanceCapabilities {
 }
 
 /**
- * What main provides today. Issue 15 (serving) brings the rollup job and running totals: its
- * rollup function goes in `rollUp` and `runningTotals` becomes true, and the held rules run.
+ * What main provides: the roll-up job of the serving layer (roll_up.ts), and totals read from the
+ * running sums (shared/pipeline_totals.ts), so pruning a minute table or `rejects` changes no total.
  */
-export const MAINTENANCE_CAPABILITIES: MaintenanceCapabilities = { runningTotals: false };
+export const MAINTENANCE_CAPABILITIES: MaintenanceCapabilities = {
+  rollUp,
+  runningTotals: true,
+};
 
 export interface MaintenanceOptions {
   retentionDays: number;

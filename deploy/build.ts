@@ -9,7 +9,7 @@
  * relative to `shared/migrate.ts`; `--exclude-unused-npm` keeps the infrastructure and test
  * packages of `deno.json` (aws-cdk-lib, …) out of the binary.
  */
-import { parseArgs } from "node:util";
+import { parseFlags, runMain, UsageError } from "../shared/mod.ts";
 
 /** The programs a container can run, by image target name. */
 export const PROGRAMS = {
@@ -114,25 +114,32 @@ export async function compileProgram(
   return { success: code === 0, code, stderr: new TextDecoder().decode(stderr) };
 }
 
+const USAGE = `Usage: deno task build <${Object.keys(PROGRAMS).join("|")}> [--out FILE]`;
+
 if (import.meta.main) {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    options: { out: { type: "string" }, help: { type: "boolean", default: false } },
-    allowPositionals: true,
-    strict: true,
+  await runMain(async (args) => {
+    const { values, positionals } = parseFlags(args, USAGE, {
+      out: { type: "string" },
+      help: { type: "boolean", default: false },
+    }, true);
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    const program = positionals[0];
+    if (program === undefined || !(program in PROGRAMS) || positionals.length > 1) {
+      throw new UsageError(
+        program === undefined ? "Missing program" : `Unknown program "${positionals.at(-1)}"`,
+        USAGE,
+      );
+    }
+    const out = values.out ?? `dist/scalestream-${program}`;
+    const result = await compileProgram(program as Program, out);
+    if (!result.success) {
+      console.error(result.stderr);
+      return result.code || 1;
+    }
+    console.error(`Compiled ${PROGRAMS[program as Program]} to ${out}`);
+    return 0;
   });
-  const program = positionals[0];
-  if (values.help || program === undefined || !(program in PROGRAMS)) {
-    console.error(
-      `Usage: deno task build <${Object.keys(PROGRAMS).join("|")}> [--out FILE]`,
-    );
-    Deno.exit(values.help ? 0 : 2);
-  }
-  const out = values.out ?? `dist/scalestream-${program}`;
-  const result = await compileProgram(program as Program, out);
-  if (!result.success) {
-    console.error(result.stderr);
-    Deno.exit(result.code || 1);
-  }
-  console.error(`Compiled ${PROGRAMS[program as Program]} to ${out}`);
 }

@@ -7,17 +7,18 @@
  *   jobs                        export, check yesterday and today, reports (a scheduled task)
  * `deno task export` and `deno task query` are the first two. Logs go to stderr, results to stdout.
  */
-import { parseArgs } from "node:util";
 import {
   type Config,
-  ConfigError,
   createSql,
   ensureSchema,
   getLogger,
   loadConfig,
   migrate,
+  parseFlags,
+  runMain,
   setupLogging,
   type Sql,
+  UsageError,
 } from "../shared/mod.ts";
 import { createS3Client, ensureBucket, lakeS3Endpoint, type S3Client } from "./lake_s3.ts";
 import { exportToLake } from "./export_events.ts";
@@ -42,14 +43,10 @@ Shortcuts: deno task export, deno task query "select count(*) from events".
 Environment: DATABASE_URL, DB_SCHEMA, LAKE_BUCKET, LAKE_PREFIX, LAKE_S3_ENDPOINT (else
 SQS_ENDPOINT, for fauxqs), LAKE_CACHE_DIR (default .lake-cache), AWS_REGION. See docs/lake.md.`;
 
-class UsageError extends Error {
-  override name = "UsageError";
-}
-
 const log = getLogger(["scalestream", "lake"]);
 
 async function openSql(config: Config): Promise<Sql> {
-  if (!config.databaseUrl) throw new UsageError("DATABASE_URL is required for this command");
+  if (!config.databaseUrl) throw new UsageError("DATABASE_URL is required for this command", HELP);
   if (config.dbSchema) {
     const admin = createSql(config.databaseUrl, { max: 1, applicationName: "scalestream-lake" });
     try {
@@ -73,24 +70,30 @@ async function openS3(config: Config): Promise<S3Client> {
   return s3;
 }
 
-async function query(config: Config, args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      json: { type: "boolean", default: false },
-      csv: { type: "boolean", default: false },
-      from: { type: "string" },
-      to: { type: "string" },
-      "no-sync": { type: "boolean", default: false },
-    },
-  });
+async function setup(): Promise<Config> {
+  const config = loadConfig(Deno.env.toObject());
+  await setupLogging({ level: config.logLevel, format: config.logFormat });
+  return config;
+}
+
+async function query(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, HELP, {
+    json: { type: "boolean", default: false },
+    csv: { type: "boolean", default: false },
+    from: { type: "string" },
+    to: { type: "string" },
+    "no-sync": { type: "boolean", default: false },
+  }, true);
   const text = positionals.join(" ").trim();
   if (!text) {
-    throw new UsageError('query needs SQL, e.g. deno task query "select count(*) from events"');
+    throw new UsageError(
+      'query needs SQL, e.g. deno task query "select count(*) from events"',
+      HELP,
+    );
   }
-  if (values.json && values.csv) throw new UsageError("Choose one of --json and --csv");
+  if (values.json && values.csv) throw new UsageError("Choose one of --json and --csv", HELP);
   const format: OutputFormat = values.json ? "json" : values.csv ? "csv" : "table";
+  const config = await setup();
   const s3 = await openS3(config);
   try {
     if (!values["no-sync"]) {
@@ -129,18 +132,25 @@ async function main(args: string[]): Promise<number> {
     console.log(HELP);
     return command === undefined ? 2 : 0;
   }
-  const config = loadConfig(Deno.env.toObject());
-  await setupLogging({ level: config.logLevel, format: config.logFormat });
-  if (command === "query") return await query(config, rest);
-  const { values } = parseArgs({
-    args: rest,
-    options: { day: { type: "string", multiple: true }, "max-rows": { type: "string" } },
-  });
+  if (!["query", "export", "check", "reports", "jobs"].includes(command)) {
+    throw new UsageError(`Unknown command "${command}"`, HELP);
+  }
+  const options = {
+    day: { type: "string", multiple: true },
+    "max-rows": { type: "string" },
+  } as const;
+  if (command === "query") return await query(rest);
+  // Flags are checked before any configuration or connection.
+  const { values } = parseFlags(rest, HELP, options);
+  const config = await setup();
   const maxRows = values["max-rows"] === undefined
     ? config.lakeExportMaxRows
     : Number(values["max-rows"]);
   if (!Number.isSafeInteger(maxRows) || maxRows < 1) {
-    throw new UsageError(`--max-rows must be a positive integer, got "${values["max-rows"]}"`);
+    throw new UsageError(
+      `--max-rows must be a positive integer, got "${values["max-rows"]}"`,
+      HELP,
+    );
   }
   const sql = await openSql(config);
   const s3 = await openS3(config);
@@ -191,7 +201,7 @@ async function main(args: string[]): Promise<number> {
         return r.checks.some((c) => c.differences > 0) ? 1 : 0;
       }
       default:
-        throw new UsageError(`Unknown command "${command}"`);
+        throw new UsageError(`Unknown command "${command}"`, HELP);
     }
   } finally {
     s3.destroy();
@@ -199,17 +209,4 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (err) {
-    if (
-      err instanceof UsageError || err instanceof ConfigError ||
-      (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
-    ) {
-      console.error(`error: ${(err as Error).message}\n\n${HELP}`);
-      Deno.exit(2);
-    }
-    throw err;
-  }
-}
+if (import.meta.main) await runMain(main);

@@ -7,7 +7,7 @@
  */
 import pRetry, { AbortError } from "p-retry";
 import { encodeEvent, getLogger, packedSize } from "../shared/mod.ts";
-import type { EventSender, SenderStats } from "./event_sender.ts";
+import type { EventSender, SenderStats } from "../shared/mod.ts";
 
 const log = getLogger(["scalestream", "producer", "http"]);
 

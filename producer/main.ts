@@ -3,17 +3,19 @@
  * HTTP ingestion API), with injected trouble on request and a ledger of what was acknowledged.
  * `deno task import-csv FILE`: sends a partner CSV feed through the same sender.
  */
-import { parseArgs } from "node:util";
+import type { parseArgs } from "node:util";
 import {
   type Config,
-  ConfigError,
   createMetricsRegistry,
   createSqsClient,
   ensureQueues,
   getLogger,
   loadConfig,
+  parseFlags,
+  runMain,
   setupLogging,
   type SQSClient,
+  UsageError,
 } from "../shared/mod.ts";
 import {
   createEventSender,
@@ -33,6 +35,7 @@ import {
   parseRateProfile,
   runProducer,
   type RunProgress,
+  scopeRun,
   type SentMeta,
   serveProducerMetrics,
   startProducerMetrics,
@@ -73,16 +76,19 @@ Delivery
   --target T          sqs (default) or http (POST batches to API_URL/v1/events with the
                       x-api-key of SCALESTREAM_API_KEY)
   --api-url URL       overrides API_URL for --target http
-  --ledger FILE       write what was acknowledged to FILE as JSON
+  --ledger FILE       write what was acknowledged to FILE as JSON, with the run's id
+  --run-id ID         the run id every event carries in properties.runId (default: a random
+                      UUID); \`deno task reconcile\` checks this run's events only
   --help              show this help
 
 Environment: SQS_ENDPOINT, SQS_QUEUE_NAME, PRODUCER_MAX_MESSAGE_BYTES, PRODUCER_LINGER_MS,
 PRODUCER_MAX_INFLIGHT_BATCHES, LATE_HORIZON_S, FUTURE_SKEW_S, API_URL, SCALESTREAM_API_KEY …
 PRODUCER_METRICS_PORT (see README.md, section Producer). Exit status: 0 done, 1 some events failed, 2 bad usage.`;
 
-class UsageError extends Error {
-  override name = "UsageError";
-}
+/** What a usage error prints after its message. */
+const USAGE = `${HELP.split("\n").slice(0, 3).join("\n")}
+
+Run with --help for all options.`;
 
 const OPTIONS = {
   rate: { type: "string" },
@@ -97,6 +103,7 @@ const OPTIONS = {
   target: { type: "string" },
   "api-url": { type: "string" },
   ledger: { type: "string" },
+  "run-id": { type: "string" },
   help: { type: "boolean" },
   fraud: { type: "string" },
   bots: { type: "string" },
@@ -116,7 +123,7 @@ function positiveInt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < 1) {
-    throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
+    throw new UsageError(`--${name} must be a positive integer, got "${v}"`, USAGE);
   }
   return n;
 }
@@ -125,7 +132,10 @@ function fraction(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = v.endsWith("%") ? Number(v.slice(0, -1)) / 100 : Number(v);
   if (!(n >= 0 && n < 1)) {
-    throw new UsageError(`--${name} must be a fraction in [0, 1) or a percentage, got "${v}"`);
+    throw new UsageError(
+      `--${name} must be a fraction in [0, 1) or a percentage, got "${v}"`,
+      USAGE,
+    );
   }
   return n;
 }
@@ -134,7 +144,7 @@ function wrap<T>(f: () => T): T {
   try {
     return f();
   } catch (err) {
-    if (err instanceof RangeError) throw new UsageError(err.message);
+    if (err instanceof RangeError) throw new UsageError(err.message, USAGE);
     throw err;
   }
 }
@@ -179,7 +189,9 @@ async function openDelivery(config: Config, values: Values): Promise<Delivery> {
       close() {},
     };
   }
-  if (target !== "sqs") throw new UsageError(`--target must be "sqs" or "http", got "${target}"`);
+  if (target !== "sqs") {
+    throw new UsageError(`--target must be "sqs" or "http", got "${target}"`, USAGE);
+  }
   const sqs: SQSClient = createSqsClient(config, Deno.env.toObject());
   const { queueUrl } = await ensureQueues(sqs, config);
   return {
@@ -236,7 +248,7 @@ async function produce(config: Config, values: Values): Promise<number> {
   const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : (() => {
     const n = Number(values.seed);
     if (!Number.isSafeInteger(n) || n < 0) {
-      throw new UsageError(`--seed must be a non-negative integer, got "${values.seed}"`);
+      throw new UsageError(`--seed must be a non-negative integer, got "${values.seed}"`, USAGE);
     }
     return n;
   })();
@@ -264,6 +276,11 @@ async function produce(config: Config, values: Values): Promise<number> {
       futureSkewS: config.futureSkewS,
     })
   );
+  const runId = values["run-id"] ?? crypto.randomUUID();
+  if (!/^[\w.:-]{1,64}$/.test(runId)) {
+    throw new UsageError(`--run-id must be 1 to 64 letters, digits or ._:-, got "${runId}"`, USAGE);
+  }
+  const run = scopeRun(source.next, runId);
 
   const delivery = await openDelivery(config, values);
   const { sender, ledger } = delivery;
@@ -277,11 +294,12 @@ async function produce(config: Config, values: Values): Promise<number> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
 
-  log.info("Producing {profile} at {rate} events/s to {target}, seed {seed}", {
+  log.info("Producing {profile} at {rate} events/s to {target}, seed {seed}, run {runId}", {
     profile: values.profile ?? "steady",
     rate,
     target: delivery.describe,
     seed,
+    runId,
   });
   const printer = progressPrinter(log, sender);
   const started = performance.now();
@@ -296,7 +314,7 @@ async function produce(config: Config, values: Values): Promise<number> {
       metrics.observeProgress(p);
       printer.print(p);
     },
-  }, { next: source.next, sender });
+  }, { next: run.next, sender });
   maxLagMs = Math.max(maxLagMs, result.maxLagMs);
   const flushedS = (performance.now() - started) / 1000;
   printer.end();
@@ -305,6 +323,7 @@ async function produce(config: Config, values: Values): Promise<number> {
   const windowS = result.elapsedMs / 1000;
   const summary = {
     seed,
+    runId,
     profile: values.profile ?? "steady",
     targetAvgRate: windowS > 0 ? Math.round(result.due / windowS) : 0,
     due: result.due,
@@ -324,7 +343,7 @@ async function produce(config: Config, values: Values): Promise<number> {
   };
   log.info("Done: {summary}", { summary });
   console.log(JSON.stringify(summary));
-  await writeLedger(values.ledger, { ...totals, seed, injected: source.counts });
+  await writeLedger(values.ledger, { ...totals, seed, injected: source.counts, run: run.scope() });
   await metrics.server?.shutdown();
   delivery.close();
   return totals.failed > 0 ? 1 : 0;
@@ -332,11 +351,13 @@ async function produce(config: Config, values: Values): Promise<number> {
 
 async function importCommand(config: Config, values: Values, file: string | undefined) {
   const log = getLogger(["scalestream", "producer", "csv"]);
-  if (!file) throw new UsageError("import-csv needs a FILE");
+  if (!file) throw new UsageError("import-csv needs a FILE", USAGE);
   try {
-    if (!(await Deno.stat(file)).isFile) throw new UsageError(`"${file}" is not a file`);
+    if (!(await Deno.stat(file)).isFile) throw new UsageError(`"${file}" is not a file`, USAGE);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) throw new UsageError(`File "${file}" not found`);
+    if (err instanceof Deno.errors.NotFound) {
+      throw new UsageError(`File "${file}" not found`, USAGE);
+    }
     throw err;
   }
   const delivery = await openDelivery(config, values);
@@ -368,22 +389,19 @@ async function main(args: string[]): Promise<number> {
   if (args[0] === "reconcile") {
     return await (await import("./reconcile.ts")).reconcileCommand(args.slice(1));
   }
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
+  if (args[0] === "dims") return await (await import("./cmd_dims.ts")).dimsCommand(args.slice(1));
+  const { values, positionals } = parseFlags(args, USAGE, OPTIONS, true);
   if (values.help) {
     console.log(HELP);
     return 0;
   }
   const [command, ...rest] = positionals;
   if (command !== undefined && command !== "import-csv") {
-    throw new UsageError(`Unknown command "${command}"; the only command is import-csv`);
+    throw new UsageError(`Unknown command "${command}"; the only command is import-csv`, USAGE);
   }
-  if (rest.length > (command ? 1 : 0)) throw new UsageError(`Unexpected argument "${rest.at(-1)}"`);
+  if (rest.length > (command ? 1 : 0)) {
+    throw new UsageError(`Unexpected argument "${rest.at(-1)}"`, USAGE);
+  }
   const config = loadConfig(Deno.env.toObject());
   await setupLogging({ level: config.logLevel, format: config.logFormat });
   return command === "import-csv"
@@ -391,14 +409,4 @@ async function main(args: string[]): Promise<number> {
     : await produce(config, values);
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError) {
-      console.error(`error: ${err.message}\n\nRun with --help for the options.`);
-      Deno.exit(2);
-    }
-    throw err;
-  }
-}
+if (import.meta.main) await runMain(main);

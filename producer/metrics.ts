@@ -14,7 +14,7 @@ import {
   serveMetrics,
   type SQSClient,
 } from "../shared/mod.ts";
-import type { SenderStats } from "./event_sender.ts";
+import type { SenderStats } from "../shared/mod.ts";
 import type { Progress } from "./run_producer.ts";
 
 export interface ProducerMetricsHooks {

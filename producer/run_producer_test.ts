@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { EventSender, SenderStats } from "./event_sender.ts";
+import type { EventSender, SenderStats } from "../shared/mod.ts";
 import { metaOf, type SentMeta } from "./ledger.ts";
 import { runProducer } from "./run_producer.ts";
 

@@ -1,23 +1,37 @@
 /**
  * Shared foundations of ScaleStream: the event contract, configuration, logging, database and
- * queue clients, the message codec, migrations and the embedded local stack.
+ * queue clients, the message codec, migrations and the command line. The embedded local stack
+ * (fauxqs, PGlite) lives in `local/`, outside every production program's import graph.
  */
 export {
+  canonicalJson,
+  CONTRACT_SCHEMAS,
+  deriveEventId,
+  DEVICE_DIMENSIONS,
   DEVICE_TYPES,
   type DeviceType,
   type Event,
+  EVENT_CONTRACTS,
+  EVENT_FIELDS,
+  EVENT_SCHEMA_VERSION,
   EVENT_TYPES,
+  type EventContract,
   EventSchema,
   type EventType,
   LocationSchema,
   MAX_PRICE,
   MAX_QUANTITY,
+  normalizeEvent,
   REQUIRED_BY_TYPE,
   revenueCents,
+  STRICT_REQUIRED_BY_TYPE,
+  StrictEventSchema,
   toCents,
+  UNKNOWN,
   validateEvent,
   type ValidationResult,
 } from "./event.ts";
+export { compiledValidator, contractJsonSchema } from "./event_validator.ts";
 export {
   checkInputLimits,
   decodeEvent,
@@ -34,7 +48,13 @@ export {
   rejectInfo,
   uuidFromBytes,
 } from "./event_decode.ts";
-export { applyEventAliases, EVENT_FIELD_ALIASES, EVENT_TYPE_ALIASES } from "./event_aliases.ts";
+export {
+  applyEventAliases,
+  DEVICE_TYPE_ALIASES,
+  EVENT_FIELD_ALIASES,
+  EVENT_TYPE_ALIASES,
+} from "./event_aliases.ts";
+export { type PipelineTotals, pipelineTotals } from "./pipeline_totals.ts";
 export {
   type Config,
   CONFIG_VARIABLES,
@@ -54,13 +74,36 @@ export {
   type Tx,
 } from "./db.ts";
 export { settleWithin } from "./settle_within.ts";
+export { delay } from "./delay.ts";
+export { loadDimensions, type ProductDim, type UserDim } from "./load_dimensions.ts";
 export {
   isTransientSqsError,
   isTransientStartupError,
   retryAtStartup,
   type StartupRetryOptions,
 } from "./startup_retry.ts";
-export { createSqsClient, ensureQueues, type QueueUrls, SQSClient } from "./sqs.ts";
+export {
+  createSqsClient,
+  ensureQueues,
+  hasAwsCredentialSource,
+  NO_SQS_MESSAGE,
+  type QueueUrls,
+  SQSClient,
+} from "./sqs.ts";
+export { parseFlags, runMain, UsageError } from "./cli.ts";
+/** The packing SQS sender (producer, HTTP ingestion and the server client send through it). */
+export {
+  createEventSender,
+  type EventSender,
+  type EventSenderOptions,
+  MAX_BATCH_BYTES,
+  type SenderStats,
+} from "./event_sender.ts";
+export {
+  createDeleteBatcher,
+  type DeleteBatcher,
+  type DeleteBatcherOptions,
+} from "./sqs_delete_batcher.ts";
 export {
   BODY_ENCODINGS,
   type BodyEncoding,
@@ -85,7 +128,14 @@ export {
   messageBytes,
   perMillionEvents,
 } from "./sqs_billing.ts";
-export { migrate, MIGRATIONS_DIR, readMigrations } from "./migrate.ts";
+export {
+  ACCEPTED_EARLIER_CHECKSUMS,
+  checksum,
+  migrate,
+  MigrationChangedError,
+  MIGRATIONS_DIR,
+  readMigrations,
+} from "./migrate.ts";
 export {
   type BatchCheck,
   BatchCheckSchema,
@@ -95,7 +145,6 @@ export {
   type ExperimentReport,
   ExperimentReportSchema,
 } from "./lake_reports.ts";
-export { type EmbeddedService, startEmbeddedPostgres, startEmbeddedSqs } from "./local_stack.ts";
 export {
   Counter,
   createMetricsRegistry,
@@ -128,4 +177,5 @@ export {
   type QueueDepthHooks,
   type QueueDepthMonitor,
   type QueueDepthSnapshot,
+  readQueueDepth,
 } from "./queue_depth.ts";

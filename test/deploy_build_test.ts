@@ -143,7 +143,7 @@ Deno.test({
     });
     const api = start("api", [], { ...common, PORT: "0", HOST: "127.0.0.1" });
     try {
-      const listening = await api.waitFor(/API listening/);
+      const listening = await api.waitFor(/API on http:/);
       const port = Number(/"port":(\d+)/.exec(listening)?.[1]);
       assert.ok(port > 0, listening);
       const health = await fetch(`http://127.0.0.1:${port}/health`);

@@ -19,11 +19,16 @@ function stage(name: string): string {
 }
 
 Deno.test("deploy/Dockerfile has one non-root target per program, built by deploy/build.ts", () => {
-  assert.match(dockerfile, /^FROM denoland\/deno:\$\{DENO_VERSION\} AS deps$/m);
+  assert.match(dockerfile, /^FROM denoland\/deno:\$\{DENO_VERSION\} AS source$/m);
   assert.match(dockerfile, /^ARG DENO_VERSION=\d+\.\d+\.\d+$/m);
-  assert.match(dockerfile, /RUN deno install --frozen/);
+  // No whole-project install: each build stage fetches its own program's graph only.
+  assert.doesNotMatch(dockerfile, /deno install/);
   assert.match(stage("runtime"), /^USER 10001:10001$/m);
-  for (const program of Object.keys(PROGRAMS)) {
+  for (const [program, entry] of Object.entries(PROGRAMS)) {
+    assert.match(
+      stage(`build-${program}`),
+      new RegExp(`deno cache --frozen --node-modules-dir=none ${entry.replace(".", "\\.")} `),
+    );
     assert.match(stage(`build-${program}`), new RegExp(`deploy/build\\.ts ${program} `));
     assert.match(stage(program), new RegExp(`COPY --from=build-${program} `));
   }

@@ -6,16 +6,15 @@
 import {
   createSql,
   createSqsClient,
-  type EmbeddedService,
+  delay,
   ensureQueues,
   loadConfig,
   migrate,
   type QueueUrls,
   type Sql,
   type SQSClient,
-  startEmbeddedPostgres,
-  startEmbeddedSqs,
 } from "../shared/mod.ts";
+import { type EmbeddedService, startEmbeddedPostgres, startEmbeddedSqs } from "../local/mod.ts";
 
 const LOCAL_PG = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -133,7 +132,7 @@ export async function eventually(
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await check()) return true;
-    await new Promise((r) => setTimeout(r, stepMs));
+    await delay(stepMs);
   }
   return await check();
 }

@@ -1,5 +1,6 @@
 /** A real S3 for lake tests: fauxqs's S3 on a free port, a fresh bucket and a cache directory. */
-import { loadConfig, type Sql, startEmbeddedSqs } from "../shared/mod.ts";
+import { loadConfig, type Sql } from "../shared/mod.ts";
+import { startEmbeddedSqs } from "../local/mod.ts";
 import {
   createS3Client,
   ensureBucket,

@@ -18,7 +18,7 @@ import {
   makeEvents,
   queueDepth,
   sendPacked,
-} from "../consumer/_test_support.ts";
+} from "./consumer_support.ts";
 import { collectLines, hasExited, spawnConsumer } from "./consumer_child.ts";
 import { createTestDb, createTestSqs, eventually, testDatabaseUrl } from "./harness.ts";
 
@@ -229,8 +229,8 @@ Deno.test({
         "a PostgreSQL retry",
       );
       await pgProxy.setMode("pass");
-      await waitForLine(child, lines, /API listening on/, "the API listening");
-      const listening = lines.find((l) => /API listening on/.test(l))!;
+      await waitForLine(child, lines, /API on http:/, "the API listening");
+      const listening = lines.find((l) => /API on http:/.test(l))!;
       const actualPort = JSON.parse(listening).properties.port as number;
       const res = await fetch(`http://127.0.0.1:${actualPort}/v1/pipeline/totals`);
       assert.equal(res.status, 200);

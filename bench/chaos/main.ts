@@ -7,7 +7,7 @@
  * Every process, proxy, queue, schema and private cluster a scenario starts is removed when it
  * ends, fails, times out or is interrupted (Ctrl-C); children also die with this process.
  */
-import { parseArgs } from "node:util";
+import { parseFlags, runMain } from "../../shared/mod.ts";
 import { stopAll } from "../local_processes.ts";
 import { privatePostgresAvailable } from "../../test/private_postgres.ts";
 import { backlogDrain } from "./backlog_drain.ts";
@@ -154,15 +154,11 @@ async function runOne(
   }
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      quick: { type: "boolean", default: false },
-      scenario: { type: "string", multiple: true },
-      help: { type: "boolean", default: false },
-    },
-    strict: true,
+async function main(args: string[]): Promise<number> {
+  const { values } = parseFlags(args, HELP, {
+    quick: { type: "boolean", default: false },
+    scenario: { type: "string", multiple: true },
+    help: { type: "boolean", default: false },
   });
   if (values.help) {
     console.log(HELP);
@@ -249,5 +245,5 @@ async function main(): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exit(await main());
+  await runMain(main);
 }

@@ -2,7 +2,7 @@
  * fauxqs in a process of its own, so the load test can measure its CPU and memory apart:
  * `deno run -A bench/loadtest/fauxqs_server.ts PORT`. Stops on SIGTERM/SIGINT.
  */
-import { startEmbeddedSqs } from "../../shared/mod.ts";
+import { startEmbeddedSqs } from "../../local/mod.ts";
 
 const port = Number(Deno.args[0] ?? 0);
 const server = await startEmbeddedSqs(port);

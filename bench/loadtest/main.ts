@@ -5,12 +5,13 @@
  * exactly. Writes `bench/results/<date>-<label>/` (report.md, results.json, SVG charts).
  * Exit status: 0 passed, 1 a reconciliation mismatch or a failed run, 2 bad usage.
  */
-import { parseArgs } from "node:util";
-import { createSql } from "../../shared/mod.ts";
+import { createSql, parseFlags, runMain, UsageError } from "../../shared/mod.ts";
 import { parseDuration } from "../../producer/mod.ts";
 import { dropOpenSchemas, type HttpPhaseOptions, type RampResult, runRamp } from "./run_ramp.ts";
 import { killEverything } from "./_processes.ts";
 import { type LoadtestReport, type MachineNotes, writeReport } from "./write_report.ts";
+
+const USAGE = "Usage: deno task loadtest [options]\n\nRun with --help for the options.";
 
 const HELP = `Usage: deno task loadtest [options]
 
@@ -48,10 +49,6 @@ Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).`;
 const DEFAULT_READS = "/v1/pipeline/totals,/v1/pipeline/status,/v1/metrics/traffic," +
   "/v1/metrics/revenue,/v1/metrics/funnel,/v1/top/products";
 
-class UsageError extends Error {
-  override name = "UsageError";
-}
-
 function list(name: string, v: string): number[] {
   const xs = v.split(",").map((x) => Number(x.trim()));
   if (!xs.length || xs.some((x) => !Number.isSafeInteger(x) || x < 1)) {
@@ -66,7 +63,7 @@ function seconds(name: string, v: string): number {
   try {
     return parseDuration(v) / 1000;
   } catch {
-    throw new UsageError(`--${name} must be a duration like 30s or 2m, got "${v}"`);
+    throw new UsageError(`--${name} must be a duration like 30s or 2m, got "${v}"`, USAGE);
   }
 }
 
@@ -141,37 +138,28 @@ async function machineNotes(databaseUrl: string, note?: string): Promise<Machine
 }
 
 async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
-      args,
-      strict: true,
-      options: {
-        quick: { type: "boolean", default: false },
-        steps: { type: "string" },
-        "step-duration": { type: "string" },
-        consumers: { type: "string" },
-        workers: { type: "boolean", default: false },
-        "no-stop": { type: "boolean", default: false },
-        "drain-timeout": { type: "string", default: "120s" },
-        "skip-http": { type: "boolean", default: false },
-        "http-duration": { type: "string" },
-        "read-duration": { type: "string" },
-        "read-endpoints": { type: "string", default: DEFAULT_READS },
-        "sse-clients": { type: "string" },
-        "producer-flags": { type: "string", default: "" },
-        env: { type: "string", multiple: true, default: [] },
-        "baseline-env": { type: "string", multiple: true, default: [] },
-        label: { type: "string" },
-        "cpu-profile": { type: "string" },
-        out: { type: "string" },
-        note: { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-    }).values;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values } = parseFlags(args, USAGE, {
+    quick: { type: "boolean", default: false },
+    steps: { type: "string" },
+    "step-duration": { type: "string" },
+    consumers: { type: "string" },
+    workers: { type: "boolean", default: false },
+    "no-stop": { type: "boolean", default: false },
+    "drain-timeout": { type: "string", default: "120s" },
+    "skip-http": { type: "boolean", default: false },
+    "http-duration": { type: "string" },
+    "read-duration": { type: "string" },
+    "read-endpoints": { type: "string", default: DEFAULT_READS },
+    "sse-clients": { type: "string" },
+    "producer-flags": { type: "string", default: "" },
+    env: { type: "string", multiple: true, default: [] },
+    "baseline-env": { type: "string", multiple: true, default: [] },
+    label: { type: "string" },
+    "cpu-profile": { type: "string" },
+    out: { type: "string" },
+    note: { type: "string" },
+    help: { type: "boolean", default: false },
+  });
   if (values.help) {
     console.log(HELP);
     return 0;
@@ -198,14 +186,14 @@ async function main(args: string[]): Promise<number> {
     ? undefined
     : list("cpu-profile", values["cpu-profile"])[0];
   if (profileAtRate !== undefined && values.workers) {
-    throw new UsageError("--cpu-profile needs separate consumer processes (not --workers)");
+    throw new UsageError("--cpu-profile needs separate consumer processes (not --workers)", USAGE);
   }
   const producerFlags = values["producer-flags"].split(/\s+/).filter(Boolean);
   const envOf = (flag: string, list: string[]) => {
     const out: Record<string, string> = {};
     for (const kv of list) {
       const m = kv.match(/^([A-Z][A-Z0-9_]*)=(.*)$/);
-      if (!m) throw new UsageError(`--${flag} must be KEY=VALUE, got "${kv}"`);
+      if (!m) throw new UsageError(`--${flag} must be KEY=VALUE, got "${kv}"`, USAGE);
       out[m[1]!] = m[2]!;
     }
     return out;
@@ -217,7 +205,7 @@ async function main(args: string[]): Promise<number> {
     : [{ variant: undefined, env }];
   const label = values.label ?? (quick ? "quick" : "ramp");
   if (!/^[\w.-]+$/.test(label)) {
-    throw new UsageError(`--label must be a plain name, got "${label}"`);
+    throw new UsageError(`--label must be a plain name, got "${label}"`, USAGE);
   }
   const startedAt = new Date();
   const out = values.out ??
@@ -338,14 +326,4 @@ async function main(args: string[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`error: ${err.message}\n\nRun with --help for the options.`);
-      Deno.exit(2);
-    }
-    throw err;
-  }
-}
+if (import.meta.main) await runMain(main);

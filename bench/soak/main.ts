@@ -17,15 +17,16 @@
  * Prints one JSON object (and writes it to --json); exits 1 when reconcile or boundedness fails.
  * `--quick` (4 days in 1 minute) fits in CI.
  */
-import { parseArgs } from "node:util";
 import {
   acceleratedClockSpec,
   createClock,
   createSql,
   createSqsClient,
+  delay,
   ensureQueues,
   loadConfig,
   migrate,
+  parseFlags,
 } from "../../shared/mod.ts";
 import {
   createEventSender,
@@ -50,24 +51,27 @@ import {
 const DAY_MS = 86_400_000;
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    days: { type: "string" },
-    minutes: { type: "string" },
-    rate: { type: "string" },
-    consumers: { type: "string", default: "2" },
-    quick: { type: "boolean", default: false },
-    json: { type: "string" },
-    "private-postgres": { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
-  strict: true,
-});
+const USAGE =
+  "Usage: deno task soak [--days 10] [--minutes 5] [--rate 300] [--consumers 2] [--quick] [--json FILE] [--private-postgres]";
+const { values } = (() => {
+  try {
+    return parseFlags(Deno.args, USAGE, {
+      days: { type: "string" },
+      minutes: { type: "string" },
+      rate: { type: "string" },
+      consumers: { type: "string", default: "2" },
+      quick: { type: "boolean", default: false },
+      json: { type: "string" },
+      "private-postgres": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    });
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}\n\n${USAGE}`);
+    Deno.exit(2);
+  }
+})();
 if (values.help) {
-  console.log(
-    "Usage: deno task soak [--days 10] [--minutes 5] [--rate 300] [--consumers 2] [--quick] [--json FILE] [--private-postgres]",
-  );
+  console.log(USAGE);
   Deno.exit(0);
 }
 const quick = values.quick;
@@ -190,7 +194,7 @@ try {
     retentionDays: RETENTION_DAYS,
     overrides,
   });
-  while (Date.now() < realStart) await sleep(100);
+  while (Date.now() < realStart) await delay(100);
 
   // The same number of events every simulated day, stamped evenly over the day and sent once
   // the clock reaches their time: pauses (drain, measurements) delay events, never thin a day out.
@@ -207,9 +211,9 @@ try {
         }
         i++;
       }
-      if (i < perDay) await sleep(20);
+      if (i < perDay) await delay(20);
     }
-    while (clock() < dayStart + DAY_MS) await sleep(20);
+    while (clock() < dayStart + DAY_MS) await delay(20);
     await sender.flush();
     // Drain: everything the ledger accepted is stored or rejected.
     const drainStart = Date.now();
@@ -304,10 +308,6 @@ if (failure) {
 }
 Deno.exit(0);
 
-function sleep(ms: number) {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -317,7 +317,7 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
       // not up yet
     }
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms`);
-    await sleep(200);
+    await delay(200);
   }
 }
 

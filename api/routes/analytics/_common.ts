@@ -4,7 +4,12 @@ import { HTTPException } from "hono/http-exception";
 import { DEVICE_TYPES } from "../../../shared/mod.ts";
 import { Datetime } from "../../params.ts";
 
-export const WINDOW_MS = { "1m": 60_000, "5m": 300_000, "1h": 3_600_000 } as const;
+export const WINDOW_MS = {
+  "1m": 60_000,
+  "5m": 300_000,
+  "1h": 3_600_000,
+  "1d": 86_400_000,
+} as const;
 export type WindowName = keyof typeof WINDOW_MS;
 /** Most buckets one series response holds; larger ranges need a coarser window. */
 export const MAX_BUCKETS = 1440;
@@ -13,13 +18,17 @@ export const MAX_BUCKETS = 1440;
 const datetime = Datetime;
 
 export const RangeQuery = z.object({
-  window: z.enum(["1m", "5m", "1h"]).default("1m").openapi({
-    description: "Bucket width; 5m and 1h are rollups of the 1-minute windows",
+  window: z.enum(["1m", "5m", "1h", "1d"]).default("1m").openapi({
+    description: "Bucket width (UTC buckets); read from minute, hour or day rollups, whichever " +
+      "is the narrowest that answers exactly",
   }),
   from: datetime.optional().openapi({
-    description: "Start (inclusive, event time); default 60 buckets before `to`",
+    description: "Start (inclusive, event time), rounded down to the bucket; default 60 buckets " +
+      "before `to`",
   }),
-  to: datetime.optional().openapi({ description: "End (exclusive, event time); default now" }),
+  to: datetime.optional().openapi({
+    description: "End (exclusive, event time), rounded up to the bucket; default now",
+  }),
 });
 
 export const Filters = z.object({
@@ -42,14 +51,20 @@ export interface Range {
   interval: string;
 }
 
-/** Resolves `from`/`to`/`window` and bounds the number of buckets (400 when too many). */
+/**
+ * Resolves `from`/`to`/`window` and bounds the number of buckets (400 when too many). The range is
+ * aligned to the bucket (`from` down, `to` up), so every bucket of an answer is whole, the planner
+ * can read whole hours and days, and the response cache keys on a few distinct ranges.
+ */
 export function resolveRange(
   q: { window: WindowName; from?: string | undefined; to?: string | undefined },
   nowMs = Date.now(),
 ): Range {
   const windowMs = WINDOW_MS[q.window];
-  const to = q.to !== undefined ? Date.parse(q.to) : nowMs;
-  const from = q.from !== undefined ? Date.parse(q.from) : to - 60 * windowMs;
+  const up = (t: number) => Math.ceil(t / windowMs) * windowMs;
+  const down = (t: number) => Math.floor(t / windowMs) * windowMs;
+  const to = up(q.to !== undefined ? Date.parse(q.to) : nowMs);
+  const from = q.from !== undefined ? down(Date.parse(q.from)) : to - 60 * windowMs;
   if (!(from < to)) throw new HTTPException(400, { message: `"from" must be before "to"` });
   const buckets = Math.ceil((to - from) / windowMs);
   if (buckets > MAX_BUCKETS) {

@@ -6,7 +6,18 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import type { Env } from "hono";
 import type { Sql } from "../../../shared/mod.ts";
-import { badRequest, errors, iso, Limit, money, RangeQuery, resolveRange } from "./_common.ts";
+import { respond, type ResponseCache } from "../../response_cache.ts";
+import {
+  badRequest,
+  errors,
+  iso,
+  Limit,
+  money,
+  RangeQuery,
+  resolveRange,
+  WINDOW_MS,
+} from "./_common.ts";
+import { type Family, type PlanOptions, unionOf, withPlan } from "./_planner.ts";
 import { Datetime } from "../../params.ts";
 
 const ok = <T extends z.ZodType>(schema: T, description: string) => ({
@@ -174,6 +185,17 @@ function session(s: SessionRow): z.infer<typeof Session> {
   };
 }
 
+const PRODUCT_FAMILY: Family = {
+  minute: "agg_product_minute",
+  hour: "agg_product_hour",
+  day: "agg_product_day",
+};
+const DIMS_FAMILY: Family = {
+  minute: "agg_minute_dims",
+  hour: "agg_dims_hour",
+  day: "agg_dims_day",
+};
+
 export interface EntityOptions {
   fraudAlertThreshold?: number;
   inventoryAlertThreshold?: number;
@@ -183,10 +205,11 @@ export interface EntityOptions {
 /** Registers the top-list, session, alert, anomaly, feature and recommendation routes. */
 export function registerEntityRoutes<E extends Env>(
   app: OpenAPIHono<E>,
-  deps: { sql: Sql },
+  deps: { sql: Sql; plan?: PlanOptions; cache?: ResponseCache },
   options: EntityOptions = {},
 ): void {
-  const { sql } = deps;
+  const { sql, cache } = deps;
+  const plan = { ...deps.plan, rolledMinutes: false };
   const fraudThreshold = options.fraudAlertThreshold ?? 70;
   const lowThreshold = options.inventoryAlertThreshold ?? 10;
   const leadDays = options.reorderLeadDays ?? 7;
@@ -205,43 +228,53 @@ export function registerEntityRoutes<E extends Env>(
       responses: ok(TopProducts, "Ranked products"),
     }),
     async (c) => {
-      const q = c.req.valid("query");
-      const r = topRange(q);
+      const raw = c.req.valid("query");
+      const r = topRange(raw);
+      const q = { ...raw, from: r.from.toISOString(), to: r.to.toISOString() };
       const category = q.category ?? null;
-      const rows = await sql<
-        {
-          product_id: string;
-          category: string;
-          views: number;
-          carts: number;
-          purchases: number;
-          units: number;
-          revenue: number;
-        }[]
-      >`
-        select product_id, min(category) as category, sum(views)::bigint as views,
-          sum(carts)::bigint as carts, sum(purchases)::bigint as purchases,
-          sum(units)::bigint as units, sum(revenue_cents)::bigint as revenue
-        from agg_product_minute
-        where bucket >= ${r.from} and bucket < ${r.to}
-          and (${category}::text is null or category = ${category})
-        group by product_id
-        order by ${q.by === "views" ? sql`views` : sql`revenue`} desc, product_id
-        limit ${q.limit}`;
-      return c.json({
-        from: r.from.toISOString(),
-        to: r.to.toISOString(),
-        by: q.by,
-        products: rows.map((x) => ({
-          productId: x.product_id,
-          category: x.category,
-          views: x.views,
-          carts: x.carts,
-          purchases: x.purchases,
-          units: x.units,
-          revenue: money(x.revenue),
-        })),
-      }, 200);
+      return await respond(
+        c,
+        cache,
+        "/v1/top/products",
+        q,
+        () =>
+          withPlan(sql, r, ["day"], plan, async (tx, [pieces]) => {
+            const cols = tx`product_id, category, views, carts, purchases, units, revenue_cents`;
+            const where = tx`and (${category}::text is null or category = ${category})`;
+            const rows = await tx<
+              {
+                product_id: string;
+                category: string;
+                views: number;
+                carts: number;
+                purchases: number;
+                units: number;
+                revenue: number;
+              }[]
+            >`
+            select product_id, min(category) as category, sum(views)::bigint as views,
+              sum(carts)::bigint as carts, sum(purchases)::bigint as purchases,
+              sum(units)::bigint as units, sum(revenue_cents)::bigint as revenue
+            from (${unionOf(tx, pieces!, PRODUCT_FAMILY, cols, where)}) x
+            group by product_id
+            order by ${q.by === "views" ? tx`views` : tx`revenue`} desc, product_id
+            limit ${q.limit}`;
+            return {
+              from: q.from,
+              to: q.to,
+              by: q.by,
+              products: rows.map((x) => ({
+                productId: x.product_id,
+                category: x.category,
+                views: x.views,
+                carts: x.carts,
+                purchases: x.purchases,
+                units: x.units,
+                revenue: money(x.revenue),
+              })),
+            };
+          }),
+      ) as never;
     },
     badRequest,
   );
@@ -255,31 +288,42 @@ export function registerEntityRoutes<E extends Env>(
       responses: ok(TopCategories, "Ranked categories"),
     }),
     async (c) => {
-      const q = c.req.valid("query");
-      const r = topRange(q);
-      const rows = await sql<
-        { category: string; views: number; purchases: number; revenue: number }[]
-      >`
-        select category,
-          (sum(events) filter (where event_type in ('page_view', 'product_click')))::bigint as views,
-          (sum(events) filter (where event_type = 'purchase'))::bigint as purchases,
-          (sum(revenue_cents) - sum(cancelled_revenue_cents))::bigint as revenue
-        from agg_minute_dims
-        where bucket >= ${r.from} and bucket < ${r.to} and category <> ''
-        group by category
-        order by ${q.by === "views" ? sql`views` : sql`revenue`} desc nulls last, category
-        limit ${q.limit}`;
-      return c.json({
-        from: r.from.toISOString(),
-        to: r.to.toISOString(),
-        by: q.by,
-        categories: rows.map((x) => ({
-          category: x.category,
-          views: x.views ?? 0,
-          purchases: x.purchases ?? 0,
-          revenue: money(x.revenue),
-        })),
-      }, 200);
+      const raw = c.req.valid("query");
+      const r = topRange(raw);
+      const q = { ...raw, from: r.from.toISOString(), to: r.to.toISOString() };
+      return await respond(
+        c,
+        cache,
+        "/v1/top/categories",
+        q,
+        () =>
+          withPlan(sql, r, ["day"], plan, async (tx, [pieces]) => {
+            const cols = tx`category, event_type, events, revenue_cents, cancelled_revenue_cents`;
+            const rows = await tx<
+              { category: string; views: number; purchases: number; revenue: number }[]
+            >`
+            select category,
+              (sum(events) filter (where event_type in ('page_view', 'product_click')))::bigint
+                as views,
+              (sum(events) filter (where event_type = 'purchase'))::bigint as purchases,
+              (sum(revenue_cents) - sum(cancelled_revenue_cents))::bigint as revenue
+            from (${unionOf(tx, pieces!, DIMS_FAMILY, cols, tx`and category <> ''`)}) x
+            group by category
+            order by ${q.by === "views" ? tx`views` : tx`revenue`} desc nulls last, category
+            limit ${q.limit}`;
+            return {
+              from: q.from,
+              to: q.to,
+              by: q.by,
+              categories: rows.map((x) => ({
+                category: x.category,
+                views: x.views ?? 0,
+                purchases: x.purchases ?? 0,
+                revenue: money(x.revenue),
+              })),
+            };
+          }),
+      ) as never;
     },
     badRequest,
   );
@@ -337,44 +381,46 @@ export function registerEntityRoutes<E extends Env>(
     }),
     async (c) => {
       const q = c.req.valid("query");
-      const min = q.minScore ?? fraudThreshold;
-      const from = q.from ?? null;
-      const to = q.to ?? null;
-      const user = q.userId ?? null;
-      const rows = await sql<
-        {
-          event_id: string;
-          order_id: string;
-          user_id: string;
-          event_time: Date;
-          amount_cents: number;
-          country: string;
-          score: number;
-          reasons: string[];
-          max_score: number | null;
-        }[]
-      >`
-        select f.event_id, f.order_id, f.user_id, f.event_time, f.amount_cents, f.country, f.score,
-               f.reasons, r.max_score
-        from fraud_scores f left join user_risk r using (user_id)
-        where f.score >= ${min}
-          and (${from}::timestamptz is null or f.event_time >= ${from})
-          and (${to}::timestamptz is null or f.event_time < ${to})
-          and (${user}::text is null or f.user_id = ${user})
-        order by f.event_time desc, f.event_id limit ${q.limit}`;
-      return c.json({
-        alerts: rows.map((x) => ({
-          eventId: x.event_id,
-          orderId: x.order_id,
-          userId: x.user_id,
-          eventTime: x.event_time.toISOString(),
-          amount: money(x.amount_cents),
-          country: x.country,
-          score: x.score,
-          reasons: x.reasons,
-          userMaxScore: x.max_score,
-        })),
-      }, 200);
+      return await respond(c, cache, "/v1/fraud/alerts", q, async () => {
+        const min = q.minScore ?? fraudThreshold;
+        const from = q.from ?? null;
+        const to = q.to ?? null;
+        const user = q.userId ?? null;
+        const rows = await sql<
+          {
+            event_id: string;
+            order_id: string;
+            user_id: string;
+            event_time: Date;
+            amount_cents: number;
+            country: string;
+            score: number;
+            reasons: string[];
+            max_score: number | null;
+          }[]
+        >`
+          select f.event_id, f.order_id, f.user_id, f.event_time, f.amount_cents, f.country, f.score,
+                 f.reasons, r.max_score
+          from fraud_scores f left join user_risk r using (user_id)
+          where f.score >= ${min}
+            and (${from}::timestamptz is null or f.event_time >= ${from})
+            and (${to}::timestamptz is null or f.event_time < ${to})
+            and (${user}::text is null or f.user_id = ${user})
+          order by f.event_time desc, f.event_id limit ${q.limit}`;
+        return {
+          alerts: rows.map((x) => ({
+            eventId: x.event_id,
+            orderId: x.order_id,
+            userId: x.user_id,
+            eventTime: x.event_time.toISOString(),
+            amount: money(x.amount_cents),
+            country: x.country,
+            score: x.score,
+            reasons: x.reasons,
+            userMaxScore: x.max_score,
+          })),
+        };
+      }) as never;
     },
     badRequest,
   );
@@ -392,40 +438,55 @@ export function registerEntityRoutes<E extends Env>(
       }),
       async (c) => {
         const q = c.req.valid("query");
-        const at = q.at !== undefined ? new Date(q.at) : new Date();
-        const since = new Date(at.getTime() - 86_400_000);
-        const rows = await sql<
-          {
-            product_id: string;
-            category: string | null;
-            stock: number;
-            stock_at: Date;
-            sold: number;
-          }[]
-        >`
-          with v as (
-            select product_id, sum(units)::bigint as sold from agg_product_minute
-            where bucket >= ${since} and bucket < ${at} group by product_id)
-          select i.product_id, i.category, (i.stock_base - i.sold_after)::bigint as stock, i.stock_at,
-                 coalesce(v.sold, 0)::bigint as sold
-          from inventory i left join v using (product_id)
-          where i.stock_base is not null and (${!lowOnly} or i.low)
-          order by ${lowOnly ? sql`stock asc` : sql`sold desc`}, i.product_id
-          limit ${q.limit}`;
-        return c.json({
-          threshold: lowThreshold,
-          leadDays,
-          products: rows.map((x) => ({
-            productId: x.product_id,
-            category: x.category,
-            stock: x.stock,
-            countedAt: x.stock_at.toISOString(),
-            unitsSold24h: x.sold,
-            velocityPerDay: x.sold,
-            daysOfCover: x.sold > 0 ? Math.round((x.stock / x.sold) * 100) / 100 : null,
-            reorderQuantity: Math.max(0, Math.ceil(x.sold * leadDays - x.stock)),
-          })),
-        }, 200);
+        // Without `at`, the 24 h end at the next minute: one cache key per minute, whole minutes.
+        const atMs = q.at !== undefined
+          ? Date.parse(q.at)
+          : Math.ceil(Date.now() / 60_000) * 60_000;
+        const key = { ...q, at: new Date(atMs).toISOString() };
+        return await respond(c, cache, path, key, () =>
+          withPlan(
+            sql,
+            {
+              from: new Date(atMs - 86_400_000),
+              to: new Date(atMs),
+            },
+            ["day"],
+            plan,
+            async (tx, [pieces]) => {
+              const sold = unionOf(tx, pieces!, PRODUCT_FAMILY, tx`product_id, units`);
+              const rows = await tx<
+                {
+                  product_id: string;
+                  category: string | null;
+                  stock: number;
+                  stock_at: Date;
+                  sold: number;
+                }[]
+              >`
+            with v as (
+              select product_id, sum(units)::bigint as sold from (${sold}) x group by product_id)
+            select i.product_id, i.category, (i.stock_base - i.sold_after)::bigint as stock,
+                   i.stock_at, coalesce(v.sold, 0)::bigint as sold
+            from inventory i left join v using (product_id)
+            where i.stock_base is not null and (${!lowOnly} or i.low)
+            order by ${lowOnly ? tx`stock asc` : tx`sold desc`}, i.product_id
+            limit ${q.limit}`;
+              return {
+                threshold: lowThreshold,
+                leadDays,
+                products: rows.map((x) => ({
+                  productId: x.product_id,
+                  category: x.category,
+                  stock: x.stock,
+                  countedAt: x.stock_at.toISOString(),
+                  unitsSold24h: x.sold,
+                  velocityPerDay: x.sold,
+                  daysOfCover: x.sold > 0 ? Math.round((x.stock / x.sold) * 100) / 100 : null,
+                  reorderQuantity: Math.max(0, Math.ceil(x.sold * leadDays - x.stock)),
+                })),
+              };
+            },
+          )) as never;
       },
       badRequest,
     );
@@ -449,40 +510,42 @@ export function registerEntityRoutes<E extends Env>(
     }),
     async (c) => {
       const q = c.req.valid("query");
-      const kind = q.kind ?? null;
-      const from = q.from ?? null;
-      const to = q.to ?? null;
-      const rows = await sql<
-        {
-          anomaly_id: number;
-          kind: string;
-          series: string;
-          bucket: Date;
-          value: number;
-          baseline: number | null;
-          z_score: number | null;
-          reason: string;
-          detected_at: Date;
-        }[]
-      >`
-        select * from anomalies
-        where (${kind}::text is null or kind = ${kind})
-          and (${from}::timestamptz is null or bucket >= ${from})
-          and (${to}::timestamptz is null or bucket < ${to})
-        order by bucket desc, anomaly_id desc limit ${q.limit}`;
-      return c.json({
-        anomalies: rows.map((x) => ({
-          anomalyId: x.anomaly_id,
-          kind: x.kind,
-          series: x.series,
-          bucket: x.bucket.toISOString(),
-          value: x.value,
-          baseline: x.baseline,
-          zScore: x.z_score,
-          reason: x.reason,
-          detectedAt: iso(x.detected_at)!,
-        })),
-      }, 200);
+      return await respond(c, cache, "/v1/anomalies", q, async () => {
+        const kind = q.kind ?? null;
+        const from = q.from ?? null;
+        const to = q.to ?? null;
+        const rows = await sql<
+          {
+            anomaly_id: number;
+            kind: string;
+            series: string;
+            bucket: Date;
+            value: number;
+            baseline: number | null;
+            z_score: number | null;
+            reason: string;
+            detected_at: Date;
+          }[]
+        >`
+          select * from anomalies
+          where (${kind}::text is null or kind = ${kind})
+            and (${from}::timestamptz is null or bucket >= ${from})
+            and (${to}::timestamptz is null or bucket < ${to})
+          order by bucket desc, anomaly_id desc limit ${q.limit}`;
+        return {
+          anomalies: rows.map((x) => ({
+            anomalyId: x.anomaly_id,
+            kind: x.kind,
+            series: x.series,
+            bucket: x.bucket.toISOString(),
+            value: x.value,
+            baseline: x.baseline,
+            zScore: x.z_score,
+            reason: x.reason,
+            detectedAt: iso(x.detected_at)!,
+          })),
+        };
+      }) as never;
     },
     badRequest,
   );
@@ -553,13 +616,17 @@ export function registerEntityRoutes<E extends Env>(
 }
 
 function topRange(
-  q: { window: "1m" | "5m" | "1h"; from?: string | undefined; to?: string | undefined },
+  q: { window: keyof typeof WINDOW_MS; from?: string | undefined; to?: string | undefined },
 ) {
-  // Without `from`, a top list covers exactly the last window ending at `to`.
+  // Without `from`, a top list covers the one window (of the bucket grid) holding `to`.
   if (q.from === undefined) {
-    const to = q.to ?? new Date().toISOString();
-    const w = { "1m": 60_000, "5m": 300_000, "1h": 3_600_000 }[q.window];
-    return resolveRange({ ...q, to, from: new Date(Date.parse(to) - w).toISOString() });
+    const w = WINDOW_MS[q.window];
+    const toMs = Math.ceil(Date.parse(q.to ?? new Date().toISOString()) / w) * w;
+    return resolveRange({
+      ...q,
+      to: new Date(toMs).toISOString(),
+      from: new Date(toMs - w).toISOString(),
+    });
   }
   return resolveRange(q);
 }

@@ -4,8 +4,10 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
-import type { Env } from "hono";
+import type { Context, Env } from "hono";
 import type { Sql } from "../../../shared/mod.ts";
+import { respond, type ResponseCache } from "../../response_cache.ts";
+import { type Family, grainOfWindow, type PlanOptions, unionOf, withPlan } from "./_planner.ts";
 import {
   badRequest,
   errors,
@@ -91,38 +93,79 @@ const RejectsOut = z.object({
 }).openapi("Rejects");
 
 type F = z.infer<typeof Filters>;
+type R = ReturnType<typeof resolveRange>;
 const nil = (v: string | undefined) => v ?? null;
 
-function rangeOut(r: ReturnType<typeof resolveRange>, window: string) {
+/** What the series reads need: a pool, and planner limits (tests force each grain). */
+export interface SeriesDeps {
+  sql: Sql;
+  plan?: PlanOptions;
+}
+
+function rangeOut(r: R, window: string) {
   return { from: r.from.toISOString(), to: r.to.toISOString(), window };
 }
 
-/** Sums of `agg_minute_dims` per bucket and event type, filtered. */
-async function dimSeries(sql: Sql, r: ReturnType<typeof resolveRange>, f: F) {
-  return await sql<
-    {
-      bucket: Date;
-      event_type: string;
-      events: number;
-      units: number;
-      revenue: number;
-      orders: number;
-      cancelled_orders: number;
-      cancelled_revenue: number;
-    }[]
-  >`
-    select date_bin(${r.interval}::interval, bucket, timestamptz 'epoch') as bucket, event_type,
-      sum(events)::bigint as events, sum(units)::bigint as units,
-      sum(revenue_cents)::bigint as revenue, sum(orders)::bigint as orders,
-      sum(cancelled_orders)::bigint as cancelled_orders,
-      sum(cancelled_revenue_cents)::bigint as cancelled_revenue
-    from agg_minute_dims
-    where bucket >= ${r.from} and bucket < ${r.to}
-      and (${nil(f.category)}::text is null or category = ${nil(f.category)})
-      and (${nil(f.device)}::text is null or device_type = ${nil(f.device)})
-      and (${nil(f.country)}::text is null or country = ${nil(f.country)})
-      and (${nil(f.segment)}::text is null or segment = ${nil(f.segment)})
-    group by 1, 2 order by 1, 2`;
+const hasFilter = (f: F) =>
+  f.category !== undefined || f.device !== undefined || f.country !== undefined ||
+  f.segment !== undefined;
+
+/** Unfiltered reads come from the per-event-type tables; filtered ones from every dimension. */
+const TYPE_FAMILY: Family = {
+  minute: "agg_minute_dims",
+  rolledMinute: "agg_type_minute",
+  hour: "agg_type_hour",
+  day: "agg_type_day",
+};
+export const DIMS_FAMILY: Family = {
+  minute: "agg_minute_dims",
+  hour: "agg_dims_hour",
+  day: "agg_dims_day",
+};
+const GEO_FAMILY: Family = { minute: "agg_geo_minute", hour: "agg_geo_hour", day: "agg_geo_day" };
+const PRESENCE_FAMILY: Family = {
+  minute: "active_user_minute",
+  hour: "active_user_hour",
+  day: "active_user_day",
+};
+
+function dimsWhere(sql: Sql, f: F) {
+  return sql`
+    and (${nil(f.category)}::text is null or category = ${nil(f.category)})
+    and (${nil(f.device)}::text is null or device_type = ${nil(f.device)})
+    and (${nil(f.country)}::text is null or country = ${nil(f.country)})
+    and (${nil(f.segment)}::text is null or segment = ${nil(f.segment)})`;
+}
+
+interface DimBucket {
+  bucket: Date;
+  event_type: string;
+  events: number;
+  units: number;
+  revenue: number;
+  orders: number;
+  cancelled_orders: number;
+  cancelled_revenue: number;
+}
+
+/** Sums per bucket and event type, filtered, from the narrowest tables that answer exactly. */
+async function dimSeries(deps: SeriesDeps, r: R, f: F): Promise<DimBucket[]> {
+  const filtered = hasFilter(f);
+  const family = filtered ? DIMS_FAMILY : TYPE_FAMILY;
+  const plan = filtered ? { ...deps.plan, rolledMinutes: false } : deps.plan ?? {};
+  return await withPlan(deps.sql, r, [grainOfWindow(r.windowMs)], plan, async (sql, [pieces]) => {
+    const cols = sql`bucket, event_type, events, units, revenue_cents, orders, cancelled_orders,
+      cancelled_revenue_cents`;
+    const rows = unionOf(sql, pieces!, family, cols, filtered ? dimsWhere(sql, f) : sql``);
+    return await sql<DimBucket[]>`
+      select date_bin(${r.interval}::interval, bucket, timestamptz 'epoch') as bucket, event_type,
+        sum(events)::bigint as events, sum(units)::bigint as units,
+        sum(revenue_cents)::bigint as revenue, sum(orders)::bigint as orders,
+        sum(cancelled_orders)::bigint as cancelled_orders,
+        sum(cancelled_revenue_cents)::bigint as cancelled_revenue
+      from (${rows}) x
+      group by 1, 2 order by 1, 2`;
+  });
 }
 
 function funnelOf(views: number, carts: number, purchases: number) {
@@ -136,218 +179,281 @@ function funnelOf(views: number, carts: number, purchases: number) {
   };
 }
 
-/** Registers the metric series routes. */
+export type SeriesQueryIn = z.infer<typeof SeriesQuery>;
+
+/** `GET /v1/metrics/traffic`. */
+export async function trafficSeries(q: SeriesQueryIn, deps: SeriesDeps) {
+  const r = resolveRange(q);
+  const buckets = new Map<
+    number,
+    { bucket: string; events: number; byType: Record<string, number> }
+  >();
+  for (const row of await dimSeries(deps, r, q)) {
+    const t = row.bucket.getTime();
+    let b = buckets.get(t);
+    if (!b) buckets.set(t, b = { bucket: row.bucket.toISOString(), events: 0, byType: {} });
+    b.events += row.events;
+    b.byType[row.event_type] = row.events;
+  }
+  return { range: rangeOut(r, q.window), buckets: [...buckets.values()] };
+}
+
+/** `GET /v1/metrics/revenue`. */
+export async function revenueSeries(q: SeriesQueryIn, deps: SeriesDeps) {
+  const r = resolveRange(q);
+  const rows = (await dimSeries(deps, r, q)).filter((x) => x.event_type === "purchase");
+  const buckets = rows.map((x) => {
+    const net = x.revenue - x.cancelled_revenue;
+    const kept = x.orders - x.cancelled_orders;
+    return {
+      bucket: x.bucket.toISOString(),
+      orders: x.orders,
+      units: x.units,
+      revenue: money(x.revenue),
+      cancelledOrders: x.cancelled_orders,
+      cancelledRevenue: money(x.cancelled_revenue),
+      netRevenue: money(net),
+      averageOrderValue: kept > 0 ? money(net / kept) : null,
+    };
+  });
+  return { range: rangeOut(r, q.window), buckets };
+}
+
+/** `GET /v1/metrics/funnel`. */
+export async function funnelSeries(q: SeriesQueryIn, deps: SeriesDeps) {
+  const r = resolveRange(q);
+  const per = new Map<number, { bucket: string; v: number; c: number; p: number }>();
+  for (const x of await dimSeries(deps, r, q)) {
+    const t = x.bucket.getTime();
+    let b = per.get(t);
+    if (!b) per.set(t, b = { bucket: x.bucket.toISOString(), v: 0, c: 0, p: 0 });
+    if (x.event_type === "page_view" || x.event_type === "product_click") b.v += x.events;
+    if (x.event_type === "add_to_cart") b.c += x.events;
+    if (x.event_type === "purchase") b.p += x.events;
+  }
+  const all = [...per.values()];
+  const sum = (k: "v" | "c" | "p") => all.reduce((s, b) => s + b[k], 0);
+  return {
+    range: rangeOut(r, q.window),
+    total: funnelOf(sum("v"), sum("c"), sum("p")),
+    buckets: all.map((b) => ({ bucket: b.bucket, ...funnelOf(b.v, b.c, b.p) })),
+  };
+}
+
+/**
+ * `GET /v1/metrics/active-users`: a bucket that one clean rollup row covers reads its count (per
+ * filter combination, '*' = any); any other bucket, and the range total, count distinct users over
+ * the presence rows of days, hours and minutes, the coarsest that is exact.
+ */
+export async function activeUsers(q: SeriesQueryIn, deps: SeriesDeps) {
+  if (q.category !== undefined) {
+    throw new HTTPException(400, {
+      message: `Filter "category" is not supported for active users`,
+    });
+  }
+  const r = resolveRange(q);
+  const window = grainOfWindow(r.windowMs);
+  const plan = { ...deps.plan, rolledMinutes: false };
+  const { device, country, segment } = q;
+  return await withPlan(deps.sql, r, [window, "day"], plan, async (sql, [series, whole]) => {
+    const where = sql`
+      and (${nil(device)}::text is null or device_type = ${nil(device)})
+      and (${nil(country)}::text is null or country = ${nil(country)})
+      and (${nil(segment)}::text is null or segment = ${nil(segment)})`;
+    const counted = series!.filter((p) => p.grain === window && p.grain !== "minute");
+    const distinct = series!.filter((p) => !counted.includes(p));
+    const countTable = window === "day" ? "active_count_day" : "active_count_hour";
+    const countArms = counted.map((p) =>
+      sql`select bucket, users from ${sql(countTable)}
+        where bucket >= ${p.from} and bucket < ${p.to} and device_type = ${device ?? "*"}
+          and country = ${country ?? "*"} and segment = ${segment ?? "*"}`
+    );
+    const presence = unionOf(sql, distinct, PRESENCE_FAMILY, sql`bucket, user_id`, where);
+    const fromPresence = sql`
+      select date_bin(${r.interval}::interval, bucket, timestamptz 'epoch') as bucket,
+             count(distinct user_id)::bigint as users
+      from (${presence}) x group by 1`;
+    const all = [...countArms, fromPresence].reduce((a, b) => sql`${a} union all ${b}`);
+    const [rows, total] = await Promise.all([
+      sql<{ bucket: Date; users: number }[]>`
+        select bucket, users::bigint as users from (${all}) y where users > 0 order by 1`,
+      sql<{ users: number }[]>`
+        select count(distinct user_id)::bigint as users
+        from (${unionOf(sql, whole!, PRESENCE_FAMILY, sql`user_id`, where)}) x`,
+    ]);
+    return {
+      range: rangeOut(r, q.window),
+      distinctUsers: total[0]?.users ?? 0,
+      buckets: rows.map((x) => ({ bucket: x.bucket.toISOString(), users: x.users })),
+    };
+  });
+}
+
+export type GeoQueryIn = z.infer<typeof GeoQuery>;
+const GeoQuery = RangeQuery.extend({ country: Filters.shape.country });
+
+/** `GET /v1/metrics/geo`: sums and distinct users per region over the range. */
+export async function geoRegions(q: GeoQueryIn, deps: SeriesDeps) {
+  const r = resolveRange(q);
+  const country = nil(q.country);
+  const plan = { ...deps.plan, rolledMinutes: false };
+  return await withPlan(deps.sql, r, ["day"], plan, async (sql, [pieces]) => {
+    const where = sql`and (${country}::text is null or country = ${country})`;
+    const geo = unionOf(
+      sql,
+      pieces!,
+      GEO_FAMILY,
+      sql`country, region, events, purchases, revenue_cents`,
+      where,
+    );
+    const users = unionOf(sql, pieces!, PRESENCE_FAMILY, sql`country, region, user_id`, where);
+    const rows = await sql<
+      {
+        country: string;
+        region: string;
+        users: number;
+        events: number;
+        purchases: number;
+        revenue: number;
+      }[]
+    >`
+      with g as (
+        select country, region, sum(events)::bigint as events, sum(purchases)::bigint as purchases,
+               sum(revenue_cents)::bigint as revenue
+        from (${geo}) x group by 1, 2),
+      u as (
+        select country, region, count(distinct user_id)::bigint as users
+        from (${users}) x group by 1, 2)
+      select g.country, g.region, coalesce(u.users, 0)::bigint as users, g.events, g.purchases,
+             g.revenue
+      from g left join u using (country, region)
+      order by g.revenue desc, g.events desc, g.country, g.region limit 500`;
+    return {
+      range: rangeOut(r, q.window),
+      regions: rows.map((x) => ({ ...x, revenue: money(x.revenue) })),
+    };
+  });
+}
+
+export type RangeQueryIn = z.infer<typeof RangeQuery>;
+
+/** `GET /v1/metrics/rejects` (by arrival time, from the rejects table itself). */
+export async function rejectSeries(q: RangeQueryIn, deps: SeriesDeps) {
+  const { sql } = deps;
+  const r = resolveRange(q);
+  const rows = await sql<{ bucket: Date; invalid: number; too_old: number; too_new: number }[]>`
+    select date_bin(${r.interval}::interval, received_at, timestamptz 'epoch') as bucket,
+      count(*) filter (where kind = 'invalid')::bigint as invalid,
+      count(*) filter (where kind = 'too_old')::bigint as too_old,
+      count(*) filter (where kind = 'too_new')::bigint as too_new
+    from rejects where received_at >= ${r.from} and received_at < ${r.to}
+    group by 1 order by 1`;
+  return {
+    range: rangeOut(r, q.window),
+    buckets: rows.map((x) => ({
+      bucket: iso(x.bucket)!,
+      invalid: x.invalid,
+      tooOld: x.too_old,
+      tooNew: x.too_new,
+    })),
+  };
+}
+
+/**
+ * The query with `from`/`to` resolved and rounded to its bucket: the cache key, and what the
+ * computation then reads, so one key always means one range.
+ */
+export function canonical<Q extends Record<string, unknown>>(q: Q): Q {
+  if (typeof q.window !== "string") return q;
+  const r = resolveRange(q as unknown as Parameters<typeof resolveRange>[0]);
+  return { ...q, from: r.from.toISOString(), to: r.to.toISOString() };
+}
+
+/** Registers the metric series routes; `cache` serves each answer to every caller for ≤ 1 s. */
 export function registerMetricRoutes<E extends Env>(
   app: OpenAPIHono<E>,
-  deps: { sql: Sql },
+  deps: SeriesDeps & { cache?: ResponseCache },
 ): void {
-  const { sql } = deps;
+  const cache = deps.cache;
+  const route = <Q extends Record<string, unknown>>(
+    path: string,
+    summary: string,
+    query: z.ZodType<Q>,
+    out: z.ZodType,
+    description: string,
+    compute: (q: Q, deps: SeriesDeps) => Promise<unknown>,
+    extra: { description?: string } = {},
+  ) =>
+    app.openapi(
+      createRoute({
+        method: "get",
+        path,
+        summary,
+        ...extra,
+        request: { query: query as never },
+        responses: ok(out, description),
+      }),
+      (async (c: Context) => {
+        const q = canonical((c.req as unknown as { valid(t: "query"): Q }).valid("query"));
+        return await respond(c, cache, path, q, () => compute(q, deps));
+      }) as never,
+      badRequest,
+    );
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/v1/metrics/traffic",
-      summary: "Events per bucket by event type",
-      request: { query: SeriesQuery },
-      responses: ok(TrafficOut, "Event counts per bucket"),
-    }),
-    async (c) => {
-      const q = c.req.valid("query");
-      const r = resolveRange(q);
-      const buckets = new Map<
-        number,
-        { bucket: string; events: number; byType: Record<string, number> }
-      >();
-      for (const row of await dimSeries(sql, r, q)) {
-        const t = row.bucket.getTime();
-        let b = buckets.get(t);
-        if (!b) buckets.set(t, b = { bucket: row.bucket.toISOString(), events: 0, byType: {} });
-        b.events += row.events;
-        b.byType[row.event_type] = row.events;
-      }
-      return c.json({ range: rangeOut(r, q.window), buckets: [...buckets.values()] }, 200);
-    },
-    badRequest,
+  route(
+    "/v1/metrics/traffic",
+    "Events per bucket by event type",
+    SeriesQuery,
+    TrafficOut,
+    "Event counts per bucket",
+    trafficSeries,
   );
-
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/v1/metrics/revenue",
-      summary: "Orders, units, revenue, cancellations and average order value per bucket",
-      request: { query: SeriesQuery },
-      responses: ok(RevenueOut, "Revenue per bucket; cancelled orders are netted out"),
-    }),
-    async (c) => {
-      const q = c.req.valid("query");
-      const r = resolveRange(q);
-      const rows = (await dimSeries(sql, r, q)).filter((x) => x.event_type === "purchase");
-      const buckets = rows.map((x) => {
-        const net = x.revenue - x.cancelled_revenue;
-        const kept = x.orders - x.cancelled_orders;
-        return {
-          bucket: x.bucket.toISOString(),
-          orders: x.orders,
-          units: x.units,
-          revenue: money(x.revenue),
-          cancelledOrders: x.cancelled_orders,
-          cancelledRevenue: money(x.cancelled_revenue),
-          netRevenue: money(net),
-          averageOrderValue: kept > 0 ? money(net / kept) : null,
-        };
-      });
-      return c.json({ range: rangeOut(r, q.window), buckets }, 200);
-    },
-    badRequest,
+  route(
+    "/v1/metrics/revenue",
+    "Orders, units, revenue, cancellations and average order value per bucket",
+    SeriesQuery,
+    RevenueOut,
+    "Revenue per bucket; cancelled orders are netted out",
+    revenueSeries,
   );
-
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/v1/metrics/funnel",
-      summary: "View → add to cart → purchase counts and rates per bucket",
+  route(
+    "/v1/metrics/funnel",
+    "View → add to cart → purchase counts and rates per bucket",
+    SeriesQuery,
+    FunnelOut,
+    "Funnel per bucket and in total",
+    funnelSeries,
+    {
       description: "Views are page_view and product_click events; with a category filter, only " +
         "events that carry that category count.",
-      request: { query: SeriesQuery },
-      responses: ok(FunnelOut, "Funnel per bucket and in total"),
-    }),
-    async (c) => {
-      const q = c.req.valid("query");
-      const r = resolveRange(q);
-      const per = new Map<number, { bucket: string; v: number; c: number; p: number }>();
-      for (const x of await dimSeries(sql, r, q)) {
-        const t = x.bucket.getTime();
-        let b = per.get(t);
-        if (!b) per.set(t, b = { bucket: x.bucket.toISOString(), v: 0, c: 0, p: 0 });
-        if (x.event_type === "page_view" || x.event_type === "product_click") b.v += x.events;
-        if (x.event_type === "add_to_cart") b.c += x.events;
-        if (x.event_type === "purchase") b.p += x.events;
-      }
-      const all = [...per.values()];
-      const sum = (k: "v" | "c" | "p") => all.reduce((s, b) => s + b[k], 0);
-      return c.json({
-        range: rangeOut(r, q.window),
-        total: funnelOf(sum("v"), sum("c"), sum("p")),
-        buckets: all.map((b) => ({ bucket: b.bucket, ...funnelOf(b.v, b.c, b.p) })),
-      }, 200);
     },
-    badRequest,
   );
-
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/v1/metrics/active-users",
-      summary: "Exact distinct users per bucket and over the whole range",
-      description: "Filters device, country and segment apply to the user's first event in each " +
-        "minute; category is not a user attribute and is rejected.",
-      request: { query: SeriesQuery },
-      responses: ok(ActiveOut, "Distinct users"),
-    }),
-    async (c) => {
-      const q = c.req.valid("query");
-      if (q.category !== undefined) {
-        throw new HTTPException(400, {
-          message: `Filter "category" is not supported for active users`,
-        });
-      }
-      const r = resolveRange(q);
-      const where = sql`
-        bucket >= ${r.from} and bucket < ${r.to}
-        and (${nil(q.device)}::text is null or device_type = ${nil(q.device)})
-        and (${nil(q.country)}::text is null or country = ${nil(q.country)})
-        and (${nil(q.segment)}::text is null or segment = ${nil(q.segment)})`;
-      const [rows, total] = await Promise.all([
-        sql<{ bucket: Date; users: number }[]>`
-          select date_bin(${r.interval}::interval, bucket, timestamptz 'epoch') as bucket,
-                 count(distinct user_id)::bigint as users
-          from active_user_minute where ${where} group by 1 order by 1`,
-        sql<{ users: number }[]>`
-          select count(distinct user_id)::bigint as users from active_user_minute where ${where}`,
-      ]);
-      return c.json({
-        range: rangeOut(r, q.window),
-        distinctUsers: total[0]?.users ?? 0,
-        buckets: rows.map((x) => ({ bucket: x.bucket.toISOString(), users: x.users })),
-      }, 200);
+  route(
+    "/v1/metrics/active-users",
+    "Exact distinct users per bucket and over the whole range",
+    SeriesQuery,
+    ActiveOut,
+    "Distinct users",
+    activeUsers,
+    {
+      description: "Filters device, country and segment apply to the user's first event in " +
+        "each minute; category is not a user attribute and is rejected.",
     },
-    badRequest,
   );
-
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/v1/metrics/geo",
-      summary: "Users, events, purchases and revenue by country and region",
-      request: { query: RangeQuery.extend({ country: Filters.shape.country }) },
-      responses: ok(GeoOut, "Geographic distribution over the range"),
-    }),
-    async (c) => {
-      const q = c.req.valid("query");
-      const r = resolveRange(q);
-      const country = nil(q.country);
-      const rows = await sql<
-        {
-          country: string;
-          region: string;
-          users: number;
-          events: number;
-          purchases: number;
-          revenue: number;
-        }[]
-      >`
-        with g as (
-          select country, region, sum(events)::bigint as events, sum(purchases)::bigint as purchases,
-                 sum(revenue_cents)::bigint as revenue
-          from agg_geo_minute
-          where bucket >= ${r.from} and bucket < ${r.to}
-            and (${country}::text is null or country = ${country})
-          group by 1, 2),
-        u as (
-          select country, region, count(distinct user_id)::bigint as users from active_user_minute
-          where bucket >= ${r.from} and bucket < ${r.to}
-            and (${country}::text is null or country = ${country})
-          group by 1, 2)
-        select g.country, g.region, coalesce(u.users, 0)::bigint as users, g.events, g.purchases,
-               g.revenue
-        from g left join u using (country, region)
-        order by g.revenue desc, g.events desc, g.country, g.region limit 500`;
-      return c.json({
-        range: rangeOut(r, q.window),
-        regions: rows.map((x) => ({ ...x, revenue: money(x.revenue) })),
-      }, 200);
-    },
-    badRequest,
+  route(
+    "/v1/metrics/geo",
+    "Users, events, purchases and revenue by country and region",
+    GeoQuery,
+    GeoOut,
+    "Geographic distribution over the range",
+    geoRegions,
   );
-
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/v1/metrics/rejects",
-      summary: "Invalid, too-old and too-new events per bucket of arrival time",
-      request: { query: RangeQuery },
-      responses: ok(RejectsOut, "The late and rejected tally"),
-    }),
-    async (c) => {
-      const q = c.req.valid("query");
-      const r = resolveRange(q);
-      const rows = await sql<{ bucket: Date; invalid: number; too_old: number; too_new: number }[]>`
-        select date_bin(${r.interval}::interval, received_at, timestamptz 'epoch') as bucket,
-          count(*) filter (where kind = 'invalid')::bigint as invalid,
-          count(*) filter (where kind = 'too_old')::bigint as too_old,
-          count(*) filter (where kind = 'too_new')::bigint as too_new
-        from rejects where received_at >= ${r.from} and received_at < ${r.to}
-        group by 1 order by 1`;
-      return c.json({
-        range: rangeOut(r, q.window),
-        buckets: rows.map((x) => ({
-          bucket: iso(x.bucket)!,
-          invalid: x.invalid,
-          tooOld: x.too_old,
-          tooNew: x.too_new,
-        })),
-      }, 200);
-    },
-    badRequest,
+  route(
+    "/v1/metrics/rejects",
+    "Invalid, too-old and too-new events per bucket of arrival time",
+    RangeQuery,
+    RejectsOut,
+    "The late and rejected tally",
+    rejectSeries,
   );
 }

@@ -40,3 +40,6 @@ export async function startEmbeddedPostgres(
     },
   };
 }
+
+/** The port `deno task sqs` listens on unless told otherwise (LocalStack's habit). */
+export const DEFAULT_LOCAL_SQS_PORT = 4566;

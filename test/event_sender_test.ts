@@ -7,12 +7,22 @@ import {
   SendMessageBatchCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import { ENCODING_ATTRIBUTE, type Event, unpackBody, validateEvent } from "../shared/mod.ts";
-import { createTestSqs, type TestSqs } from "../test/harness.ts";
-import { createEventSender } from "./event_sender.ts";
-import { createEventSource } from "./injections.ts";
-import { createLedger, type SentMeta } from "./ledger.ts";
-import { createGenerator } from "./shopper_sessions.ts";
+import {
+  createEventSender,
+  ENCODING_ATTRIBUTE,
+  type Event,
+  instrumentSqsClient,
+  Registry,
+  unpackBody,
+  validateEvent,
+} from "../shared/mod.ts";
+import { createTestSqs, type TestSqs } from "./harness.ts";
+import {
+  createEventSource,
+  createGenerator,
+  createLedger,
+  type SentMeta,
+} from "../producer/mod.ts";
 
 /** Drains the queue: every message, with its attributes; deletes what it read. */
 async function drain(q: TestSqs): Promise<Message[]> {
@@ -299,6 +309,76 @@ Deno.test("a message that does not shrink when compressed goes out as plain JSON
     assert.equal(m!.MessageAttributes?.[ENCODING_ATTRIBUTE]?.StringValue, "json");
     assert.ok(bytesOf(m!) <= 8192);
     assert.deepEqual(valuesOf([m!]), [event]);
+  } finally {
+    await q.close();
+  }
+});
+
+Deno.test("messages waiting for a free slot go out ten to a SendMessageBatch, not fewer", async () => {
+  const q = await createTestSqs();
+  try {
+    const sizes: number[] = [];
+    q.sqs.middlewareStack.add((next, context) => (args) => {
+      if (context.commandName === "SendMessageBatchCommand") {
+        sizes.push((args.input as { Entries?: unknown[] }).Entries?.length ?? 0);
+      }
+      return next(args);
+    }, { step: "initialize" });
+    const sender = createEventSender<undefined>({
+      sqs: q.sqs,
+      queueUrl: q.queueUrl,
+      maxMessageBytes: 65_536,
+      lingerMs: 60_000, // only full batches leave before flush()
+      maxInflightBatches: 1,
+      encoding: "json",
+    });
+    // Two 30 KB events fill a 64 KiB message: 20 messages of ~60 KB, 1.2 MB in all. Nine of them
+    // already pass half of SQS's 1 MiB batch limit, and still ten fit in one request.
+    const pad = "x".repeat(30_000);
+    for (let i = 0; i < 40; i++) await sender.send({ eventId: String(i), pad }, undefined);
+    await sender.flush();
+    assert.equal(sender.stats.messages, 20);
+    assert.deepEqual(sizes, [10, 10]);
+    assert.equal(sender.stats.ackedEvents, 40);
+  } finally {
+    await q.close();
+  }
+});
+
+Deno.test("a batch larger than 64 KiB is billed once per started 64 KiB chunk of all its entries", async () => {
+  const q = await createTestSqs();
+  try {
+    const registry = new Registry();
+    instrumentSqsClient(q.sqs, registry);
+    const sender = createEventSender<undefined>({
+      sqs: q.sqs,
+      queueUrl: q.queueUrl,
+      maxMessageBytes: 262_144,
+      lingerMs: 60_000,
+      maxInflightBatches: 1,
+      encoding: "json",
+    });
+    // Three events of ~100 KB: two share a 256 KiB message, the third opens another; one request
+    // of ~300 KB in all is 5 started chunks of 64 KiB (AWS: "each 64 KB chunk of a payload is
+    // billed as 1 request").
+    const pad = "y".repeat(100_000);
+    for (let i = 0; i < 3; i++) await sender.send({ eventId: String(i), pad }, undefined);
+    await sender.flush();
+    assert.equal(sender.stats.messages, 2);
+    const value = async (name: string, operation: string) =>
+      (await registry.getSingleMetric(name)!.get()).values
+        .filter((v) => v.labels.operation === operation)
+        .reduce((s, v) => s + v.value, 0);
+    assert.equal(await value("scalestream_sqs_requests_total", "SendMessageBatch"), 1);
+    assert.equal(await value("scalestream_sqs_billed_requests_total", "SendMessageBatch"), 5);
+    // Received back: billed by what each receive returned: 5 chunks when both come in one receive,
+    // 4 + 2 = 6 when fauxqs returns them one per receive.
+    const messages = await drain(q);
+    assert.equal(messages.length, 2);
+    const receives = await value("scalestream_sqs_requests_total", "ReceiveMessage");
+    const billedReceives = await value("scalestream_sqs_billed_requests_total", "ReceiveMessage");
+    const nonEmpty = billedReceives - 2; // drain() ends with two empty receives, 1 each
+    assert.ok(nonEmpty === 5 || nonEmpty === 6, `${billedReceives} billed in ${receives} receives`);
   } finally {
     await q.close();
   }

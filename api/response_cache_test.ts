@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import { Registry } from "../shared/mod.ts";
+import { cacheKey, createResponseCache, respond } from "./response_cache.ts";
+
+Deno.test("the response cache computes a query once for concurrent callers and for its TTL", async () => {
+  let t = 0;
+  const registry = new Registry();
+  const cache = createResponseCache({ ttlMs: 1000, now: () => t, registry });
+  let runs = 0;
+  let release = () => {};
+  const gate = new Promise<void>((r) => release = r);
+  const compute = async () => {
+    runs++;
+    await gate;
+    return { runs };
+  };
+  const pending = Array.from({ length: 50 }, () => cache.get("q", compute));
+  release();
+  const answers = await Promise.all(pending);
+  assert.equal(runs, 1);
+  assert.ok(answers.every((a) => a.body === '{"runs":1}' && a.etag === answers[0]!.etag));
+  t = 999;
+  assert.equal((await cache.get("q", compute)).body, '{"runs":1}');
+  t = 1000;
+  assert.equal((await cache.get("q", compute)).body, '{"runs":2}');
+  assert.equal((await cache.get("q", compute, { bypass: true })).body, '{"runs":3}');
+  assert.deepEqual(cache.stats(), { hits: 50, misses: 2, coalesced: 49, bypasses: 1 });
+  const text = await registry.metrics();
+  assert.match(text, /scalestream_api_cache_requests_total\{result="hit"\} 50/);
+  assert.match(text, /scalestream_api_cache_requests_total\{result="miss"\} 2/);
+});
+
+Deno.test("the response cache keeps no error and no more than maxEntries answers", async () => {
+  const cache = createResponseCache({ maxEntries: 2 });
+  await assert.rejects(cache.get("bad", () => Promise.reject(new Error("down"))), /down/);
+  assert.equal((await cache.get("bad", () => Promise.resolve(1))).body, "1");
+  await cache.get("a", () => Promise.resolve(2));
+  await cache.get("b", () => Promise.resolve(3));
+  assert.equal(cache.size, 2);
+  assert.equal((await cache.get("bad", () => Promise.resolve(4))).body, "4");
+});
+
+Deno.test("cacheKey() orders parameters and drops undefined ones", () => {
+  assert.equal(cacheKey("/p", { b: 1, a: "x", c: undefined }), "/p?a=x&b=1");
+});
+
+Deno.test("respond() sends ETag and Cache-Control, and 304 for a matching If-None-Match", async () => {
+  const cache = createResponseCache();
+  const app = new Hono();
+  app.get("/x", (c) => respond(c, cache, "/x", {}, () => Promise.resolve({ ok: true })));
+  const first = await app.request("/x");
+  assert.equal(first.status, 200);
+  assert.deepEqual(await first.json(), { ok: true });
+  const etag = first.headers.get("etag")!;
+  assert.match(etag, /^"[0-9a-z]+"$/);
+  assert.equal(first.headers.get("cache-control"), "public, max-age=1");
+  const again = await app.request("/x", { headers: { "if-none-match": etag } });
+  assert.equal(again.status, 304);
+  assert.equal(await again.text(), "");
+});
