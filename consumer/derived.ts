@@ -170,9 +170,11 @@ export async function sweepDerived(
       order by batch_id limit ${options.limit} for update skip locked`;
     if (claimed.length === 0) return null;
     const ids = claimed.map((c) => c.batch_id);
+    // Consumed first, as on the fast path: a stage reading raw rows (inventory's recount) counts
+    // this batch as derived and leaves out batches still waiting in the outbox.
+    await tx`delete from core_batches where batch_id = any(${ids}::bigint[])`;
     const { events, segments } = await loadBatches(tx, ids);
     await runStages(tx, options.stages, events, (u) => segments.get(u) ?? "unknown", now());
-    await tx`delete from core_batches where batch_id = any(${ids}::bigint[])`;
     return { batches: ids.length, events: events.length, lagMs: claimed[0]!.lag_ms };
   });
   if (r === null) return 0;

@@ -42,8 +42,9 @@ export interface FlushInput {
 export interface FlushDeps {
   sql: Sql;
   /**
-   * Steps run inside the core transaction after its statement (fault injection in tests, benches).
-   * Derived state is never computed here: it comes off the outbox (consumer/derived.ts).
+   * Steps run inside the core transaction after its statement, consuming the batch's outbox row
+   * (fault injection in tests, benches, inline derivation). Consumers pass none: derived state
+   * comes off the outbox in its own transaction (consumer/derived.ts).
    */
   stages?: readonly FlushStage[];
   segmentOf?: (userId: string) => string;
@@ -99,7 +100,11 @@ export async function flushEvents(input: FlushInput, deps: FlushDeps): Promise<F
         await counterStatement(tx, computeCounters(inserted, segmentOf), input.workerId);
       }
     }
-    for (const stage of deps.stages ?? []) await stage({ tx, inserted, segmentOf, nowMs });
+    if (deps.stages !== undefined && deps.stages.length > 0) {
+      // Steps run here derive the batch in the core transaction: its outbox row goes with them.
+      await tx`delete from core_batches where batch_id = ${core.batchId}`;
+      for (const stage of deps.stages) await stage({ tx, inserted, segmentOf, nowMs });
+    }
     return {
       received: input.events.length + input.rejects.length,
       stored: inserted.length,

@@ -210,6 +210,15 @@ export function ordersStage(options: OrdersOptions = {}): FlushStage {
       options.handoff.set(inserted, [...deltas.values()]);
       return;
     }
+    // The hours whose minute rows change here (a cancellation or a moved order can touch an hour
+    // no new event of the batch is in) are rolled again (consumer/roll_up.ts reads the marks).
+    const hours = [...new Set([...deltas.values()].map((d) => d.bucket - (d.bucket % 3_600_000)))]
+      .sort((a, b) => a - b);
+    await tx`
+      insert into rollup_dirty (hour, batch_id)
+      select h, pg_current_xact_id()::text::bigint
+      from unnest(${hours.map(iso)}::timestamptz[]) as h
+      on conflict do nothing`;
     const d = [...deltas.values()].sort((a, b) =>
       a.bucket - b.bucket || cmp(a.category, b.category) || cmp(a.device, b.device) ||
       cmp(a.country, b.country) || cmp(a.segment, b.segment)
