@@ -185,11 +185,14 @@ export async function sweepDerived(
 /** Sweeps until the outbox is empty (tests, `rebuild`, and the drain bench). */
 export async function deriveAll(
   deps: { sql: Sql },
-  options: Pick<DerivedOptions, "stages" | "now">,
+  options: Pick<DerivedOptions, "stages" | "now"> & {
+    /** Batches per transaction (default 32; 1 derives each batch on its own, as streaming does). */
+    limit?: number;
+  },
 ): Promise<number> {
   let total = 0;
   for (;;) {
-    const n = await sweepDerived(deps, { ...options, olderThanMs: 0, limit: 32 });
+    const n = await sweepDerived(deps, { ...options, olderThanMs: 0, limit: options.limit ?? 32 });
     if (n === 0) return total;
     total += n;
   }
@@ -302,4 +305,48 @@ export function registerDerivedMetrics(
     "Events this worker derived (monotonic)",
     () => worker.stats.events,
   );
+}
+
+/** Tables the derived stages own: reset by {@linkcode rebuildDerived}. */
+export const DERIVED_TABLES = [
+  "sessions",
+  "user_features",
+  "user_hour_products",
+  "item_pairs",
+  "fraud_counters",
+  "fraud_scores",
+  "user_risk",
+  "inventory",
+  "orders",
+] as const;
+
+/**
+ * Recomputes all derived state from raw rows: the derived tables and the order columns of
+ * `agg_minute_dims` are reset, every stored batch goes back into the outbox, and the stages derive
+ * them again in batch order. Alerts are state of record, not derived: re-derivation may match
+ * existing ones (their repeat count grows) but sends nothing (outbox rows it creates are dropped).
+ * Run it with consumers paused (their fast path would race the reset).
+ */
+export async function rebuildDerived(
+  deps: { sql: Sql },
+  options: Pick<DerivedOptions, "stages" | "now">,
+): Promise<{ batches: number }> {
+  const [mark] = await deps.sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtext('scalestream.rebuild'))`;
+    await tx.unsafe(`truncate ${DERIVED_TABLES.join(", ")}`);
+    await tx`
+      update agg_minute_dims set orders = 0, cancelled_orders = 0, cancelled_revenue_cents = 0
+      where orders <> 0 or cancelled_orders <> 0 or cancelled_revenue_cents <> 0`;
+    await tx`
+      insert into core_batches (batch_id, events, created_at)
+      select batch_id, count(*), now() from events group by batch_id
+      on conflict (batch_id) do nothing`;
+    return await tx<{ alert_id: string }[]>`
+      select coalesce(max(alert_id), 0)::text as alert_id from alerts`;
+  });
+  // One batch per transaction, in commit order: fraud scores depend on what a batch sees.
+  const batches = await deriveAll(deps, { ...options, limit: 1 });
+  await deps.sql`
+    delete from alert_outbox where alert_id > ${mark!.alert_id}::bigint and status = 'pending'`;
+  return { batches };
 }

@@ -27,10 +27,12 @@ export {
 export {
   deriveAll,
   deriveBatch,
+  DERIVED_TABLES,
   derivedLagMs,
   type DerivedOptions,
   type DerivedWorker,
   loadBatches,
+  rebuildDerived,
   rowToEvent,
   startDerivedWorker,
   sweepDerived,
