@@ -278,7 +278,8 @@ async function coreStatement(tx: Tx, s: CoreStatementInput): Promise<CoreStateme
       on conflict (shard, kind) do update set n = pipeline_totals.n + excluded.n),
     dup as (
       insert into pipeline_totals (shard, kind, n)
-      select ${shard}, 'duplicates', ${n} - k.fresh from k where k.fresh < ${n}
+      select ${shard}, 'duplicates', ${input.events.length} - k.fresh from k
+      where k.fresh < ${input.events.length}
       on conflict (shard, kind) do update set n = pipeline_totals.n + excluded.n),
     marks as (
       insert into rollup_dirty (hour, batch_id)
