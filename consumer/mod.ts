@@ -64,7 +64,6 @@ export {
   type RedriveOptions,
   type RedriveResult,
 } from "./dlq_tools.ts";
-export { dimensionsOf, loadDimensions, type ProductDim, type UserDim } from "./load_dimensions.ts";
 export {
   type ConsumerMetrics,
   type ConsumerMetricsHooks,
