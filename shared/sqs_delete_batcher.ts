@@ -17,7 +17,7 @@ import {
   DeleteMessageBatchCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import pRetry, { AbortError } from "p-retry";
+import pRetry from "p-retry";
 import { getLogger } from "./log.ts";
 
 const log = getLogger(["scalestream", "sqs", "delete"]);
@@ -34,7 +34,10 @@ export interface DeleteBatcherOptions {
   maxAttempts?: number;
   /** First retry delay; later ones double, with jitter (default 100 ms). */
   minRetryDelayMs?: number;
-  /** Once aborted (the shutdown deadline passed), nothing more is retried. */
+  /**
+   * Once aborted (the shutdown deadline passed), nothing is retried; a first attempt is still made,
+   * since deleting a committed message is cheaper than having it redelivered.
+   */
   signal?: AbortSignal;
   /** Called with the number of messages SQS confirmed deleted, per request. */
   onDeleted?: (count: number) => void;
@@ -95,7 +98,6 @@ export function createDeleteBatcher(opts: DeleteBatcherOptions): DeleteBatcher {
     let pending = batch.map((w, i) => ({ id: String(i), handle: w.handle }));
     try {
       await pRetry(async () => {
-        if (opts.signal?.aborted) throw new AbortError("Shutdown deadline passed");
         const out = await opts.sqs.send(
           new DeleteMessageBatchCommand({
             QueueUrl: opts.queueUrl,
@@ -127,7 +129,7 @@ export function createDeleteBatcher(opts: DeleteBatcherOptions): DeleteBatcher {
         minTimeout: opts.minRetryDelayMs ?? 100,
         factor: 2,
         randomize: true,
-        ...(opts.signal ? { signal: opts.signal } : {}),
+        shouldRetry: () => !opts.signal?.aborted,
         onFailedAttempt: ({ error, attemptNumber }) => {
           log.warn("Delete attempt {attempt} failed: {error}", {
             attempt: attemptNumber,
