@@ -7,7 +7,13 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { type Config, getLogger, type Sql, type SQSClient } from "../shared/mod.ts";
+import {
+  type Config,
+  type EventContract,
+  getLogger,
+  type Sql,
+  type SQSClient,
+} from "../shared/mod.ts";
 import {
   type ApiKeyRecord,
   createKeyStore,
@@ -74,6 +80,8 @@ export interface AppDeps {
   rateLimit?: { ratePerS: number; burst: number };
   /** Packing of ingested events into SQS messages. */
   ingest?: { maxMessageBytes?: number; lingerMs?: number; maxInflightBatches?: number };
+  /** The event contract `POST /v1/events` enforces (`EVENT_CONTRACT`); lenient by default. */
+  eventContract?: EventContract;
   /** Interval of `/v1/stream` updates. */
   streamIntervalMs?: number;
   /** Replaces the shared live poller (tests observe subscribers through it). */
@@ -99,8 +107,14 @@ export async function apiOptionsFromConfig(
     | "maxMessageBytes"
     | "lingerMs"
     | "maxInflightBatches"
+    | "eventContract"
   >,
-): Promise<Pick<AppDeps, "apiKeys" | "corsOrigins" | "rateLimit" | "ingest" | "streamIntervalMs">> {
+): Promise<
+  Pick<
+    AppDeps,
+    "apiKeys" | "corsOrigins" | "rateLimit" | "ingest" | "streamIntervalMs" | "eventContract"
+  >
+> {
   return {
     apiKeys: await parseApiKeys(config.apiKeys),
     corsOrigins: parseOrigins(config.corsOrigins),
@@ -111,6 +125,7 @@ export async function apiOptionsFromConfig(
       maxInflightBatches: config.maxInflightBatches,
     },
     streamIntervalMs: config.apiStreamIntervalMs,
+    eventContract: config.eventContract,
   };
 }
 
@@ -192,7 +207,10 @@ export function createApp(deps: AppDeps): ApiApp {
       throw new ApiProblem(400, "The body could not be read");
     }
     const items = parseIngestBody(bytes, c.req.header("content-type"));
-    return c.json(await ingestEvents({ items }, { ingestor }), 202);
+    return c.json(
+      await ingestEvents({ items }, { ingestor, contract: deps.eventContract ?? "lenient" }),
+      202,
+    );
   });
   app.openapi(eventStatusRoute, async (c) => {
     return c.json(await eventStatus(c.req.valid("param"), deps), 200);

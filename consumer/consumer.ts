@@ -64,7 +64,7 @@ export type ConsumerConfig =
     | "lateHorizonS"
     | "futureSkewS"
   >
-  & Partial<Pick<Config, "consumerStatusIntervalMs" | "deleteMaxWaitMs">>;
+  & Partial<Pick<Config, "consumerStatusIntervalMs" | "deleteMaxWaitMs" | "eventContract">>;
 
 export interface ConsumerDeps {
   sql: Sql;
@@ -370,6 +370,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       nowMs,
       lateHorizonMs: config.lateHorizonS * 1000,
       futureSkewMs: config.futureSkewS * 1000,
+      contract: config.eventContract,
     };
     for (const m of messages) {
       stats.received++;

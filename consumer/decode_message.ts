@@ -4,6 +4,7 @@ import {
   decodeEvent,
   ENCODING_ATTRIBUTE,
   type Event,
+  type EventContract,
   MAX_REJECT_PAYLOAD,
   rejectInfo,
   unpackBody,
@@ -19,8 +20,9 @@ export interface RejectRow {
   messageId: string;
   index: number;
   /**
-   * Stable idempotency key (a UUID): the event's `eventId` when it is a UUID, else derived from
-   * the SHA-256 of the payload text, so a re-sent invalid event is the same reject.
+   * Stable idempotency key (a UUID): the event's `eventId` when it is a UUID; for a valid event
+   * refused for its time, the id decoding gave it; else derived from the SHA-256 of the
+   * payload's canonical JSON, so a re-sent invalid event is the same reject.
    */
   key: string;
   kind: RejectKind;
@@ -54,6 +56,8 @@ export interface EventTimeWindow {
   /** Events newer than this many milliseconds after `nowMs` are rejected as too new. */
   futureSkewMs: number;
   nowMs: number;
+  /** The event contract decoding enforces (`EVENT_CONTRACT`); lenient when not given. */
+  contract?: EventContract;
 }
 
 /**
@@ -72,7 +76,7 @@ export function decodeMessage(message: Message, window: EventTimeWindow): Decode
   const newest = window.nowMs + window.futureSkewMs;
   for (let index = 0; index < values.length; index++) {
     const value = values[index];
-    const result = decodeEvent(value);
+    const result = decodeEvent(value, window.contract);
     if (!result.ok) {
       rejects.push(rejectRow(messageId, index, "invalid", result.reason, value));
       continue;
@@ -80,10 +84,10 @@ export function decodeMessage(message: Message, window: EventTimeWindow): Decode
     const timeMs = Date.parse(result.event.timestamp);
     if (timeMs < oldest) {
       const reason = `timestamp "${result.event.timestamp}" is older than the late horizon`;
-      rejects.push(rejectRow(messageId, index, "too_old", reason, value));
+      rejects.push(rejectRow(messageId, index, "too_old", reason, value, result.event.eventId));
     } else if (timeMs > newest) {
       const reason = `timestamp "${result.event.timestamp}" is beyond the future-skew limit`;
-      rejects.push(rejectRow(messageId, index, "too_new", reason, value));
+      rejects.push(rejectRow(messageId, index, "too_new", reason, value, result.event.eventId));
     } else {
       events.push({ event: result.event, timeMs });
     }
@@ -105,8 +109,9 @@ function rejectRow(
   kind: RejectKind,
   reason: string,
   value: unknown,
+  decodedId?: string,
 ): RejectRow {
-  const info = rejectInfo(value);
+  const info = rejectInfo(value, decodedId);
   return {
     messageId,
     index,

@@ -110,6 +110,7 @@ const ATTR_FIELDS = [
   "rating",
   "stock",
   "properties",
+  "schemaVersion",
 ] as const satisfies readonly (keyof Event)[];
 
 function attrsOf(e: Event): string | null {

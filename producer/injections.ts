@@ -165,7 +165,8 @@ export function createEventSource(gen: Generator, options: EventSourceOptions = 
       case 4:
         return purchaseLike(e, p, { price: -5 });
       case 5: {
-        const { orderId: _, ...rest } = purchaseLike(e, p, {});
+        // A purchase that cannot be counted: every contract requires its price.
+        const { price: _, ...rest } = purchaseLike(e, p, {});
         return rest;
       }
       case 6:

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { BODY_ENCODINGS, DEFAULT_BODY_ENCODING } from "./message_codec.ts";
+import { EVENT_CONTRACTS } from "./event.ts";
 
 /** A configuration value that cannot be used; `variable` names the environment variable. */
 export class ConfigError extends Error {
@@ -68,6 +69,11 @@ const SETTINGS = {
   shutdownDeadlineMs: ["CONSUMER_SHUTDOWN_DEADLINE_MS", int(1000, 600_000).default(25_000)],
   /** How long programs wait for PostgreSQL and SQS at start-up before giving up. */
   startupRetryMs: ["STARTUP_RETRY_MS", int(0, 3_600_000).default(120_000)],
+  /**
+   * Which event contract HTTP ingestion and consumers enforce: "lenient" (only type, user, time,
+   * and price and quantity on a purchase required) or "strict" (every field of the old schema).
+   */
+  eventContract: ["EVENT_CONTRACT", z.enum(EVENT_CONTRACTS).default("lenient")],
   lateHorizonS: ["LATE_HORIZON_S", int(60, 31_536_000).default(86_400)],
   futureSkewS: ["FUTURE_SKEW_S", int(0, 86_400).default(300)],
   workerId: ["WORKER_ID", z.string().regex(/^[\w.-]{1,64}$/).optional()],

@@ -1,56 +1,121 @@
 /**
- * Seed 003 describes events in snake_case (`user_id`, `event_type`, `custom_properties`, …) while
- * the contract in `event.ts` is camelCase. HTTP ingestion accepts both: this maps the snake_case
- * spellings onto the contract's names before validation, so the schema itself stays the only
- * definition of an event.
+ * Real trackers spell the same event many ways: camelCase (the contract), snake_case, flat
+ * `country`/`region` instead of `location`, `click` for a product click, `Mobile` for `mobile`.
+ * This maps those spellings onto the contract's names and values before validation, for HTTP and
+ * SQS alike (both go through `decodeEvent`), so the schema itself stays the only definition of an
+ * event.
  */
+import { DEVICE_TYPES, EVENT_FIELDS, EVENT_TYPES } from "./event.ts";
 
-/** Seed 003's field names and the contract field each one stands for. */
-export const EVENT_FIELD_ALIASES: Readonly<Record<string, string>> = {
-  event_id: "eventId",
-  user_id: "userId",
-  session_id: "sessionId",
-  event_type: "eventType",
-  page_url: "pageUrl",
-  product_id: "productId",
-  device_type: "deviceType",
-  user_agent: "userAgent",
-  ip_address: "ipAddress",
-  custom_properties: "properties",
-  search_query: "searchQuery",
-  order_id: "orderId",
-};
-
-/** Seed 003's event type names that differ from the contract's. */
-export const EVENT_TYPE_ALIASES: Readonly<Record<string, string>> = {
-  click: "product_click",
-};
+const snake = (camel: string) => camel.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase());
 
 /**
- * Returns `value` with snake_case aliases renamed to their camelCase fields. A camelCase field that
- * is present wins over its alias. Top-level `country` and `region` (seed 003 has no `location`)
- * become `location` when `location` is absent. Anything that is not a plain object is returned as
- * is, for the schema to reject.
+ * Other names of contract fields and the field each one stands for: the snake_case spelling of
+ * every field (`event_id`, `user_id`, …, generated from the contract), plus the names trackers
+ * and the requirement documents use for a few of them.
+ */
+export const EVENT_FIELD_ALIASES: Readonly<Record<string, string>> = Object.freeze({
+  ...Object.fromEntries(
+    EVENT_FIELDS.filter((f) => snake(f) !== f).map((f) => [snake(f), f]),
+  ),
+  custom_properties: "properties",
+  customProperties: "properties",
+  type: "eventType",
+  event_name: "eventType",
+  eventName: "eventType",
+  event_time: "timestamp",
+  eventTime: "timestamp",
+  device: "deviceType",
+  ip: "ipAddress",
+  url: "pageUrl",
+  query: "searchQuery",
+});
+
+/** Event type names trackers and the requirement documents use, and the contract's type. */
+export const EVENT_TYPE_ALIASES: Readonly<Record<string, string>> = Object.freeze({
+  click: "product_click",
+  page: "page_view",
+  pageview: "page_view",
+  product_view: "product_click",
+  product_viewed: "product_click",
+  product_added: "add_to_cart",
+  product_removed: "remove_from_cart",
+  order_completed: "purchase",
+  order_canceled: "order_cancelled",
+  review: "product_review",
+});
+
+/** Device names and the device type each one stands for. */
+export const DEVICE_TYPE_ALIASES: Readonly<Record<string, string>> = Object.freeze({
+  phone: "mobile",
+  smartphone: "mobile",
+  pc: "desktop",
+  computer: "desktop",
+  laptop: "desktop",
+});
+
+const KNOWN_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
+const KNOWN_DEVICES: ReadonlySet<string> = new Set(DEVICE_TYPES);
+
+/** `Page View`, `pageView`, `page-view` → `page_view`, then the type aliases. */
+function eventTypeName(raw: string): string {
+  if (KNOWN_TYPES.has(raw)) return raw;
+  const name = raw.trim().replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase().replace(
+    /[\s-]+/g,
+    "_",
+  );
+  return EVENT_TYPE_ALIASES[name] ?? name;
+}
+
+function deviceName(raw: string): string {
+  if (KNOWN_DEVICES.has(raw)) return raw;
+  const name = raw.trim().toLowerCase();
+  return DEVICE_TYPE_ALIASES[name] ?? name;
+}
+
+/**
+ * Returns `value` with aliases renamed to their contract fields. A contract field that is present
+ * wins over its alias (a snake_case duplicate is dropped; any other alias is left as it is, an
+ * unknown field). Top-level `country` and `region` become `location` when `location` is absent.
+ * Event type and device names are normalised (case, separators, aliases); a two-letter country
+ * code is upper-cased. Anything that is not a plain object is returned as is, for the schema to
+ * reject.
  */
 export function applyEventAliases(value: unknown): unknown {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
   const input = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(input)) {
+  for (const key of Object.keys(input)) {
+    const v = input[key];
     const target = EVENT_FIELD_ALIASES[key];
     if (target === undefined) {
-      out[key] = v;
-    } else if (!(target in input)) {
+      if (!(key in out)) out[key] = v;
+    } else if (!(target in input) && !(target in out)) {
       out[target] = v;
+    } else if (snake(target) !== key) {
+      out[key] = v;
     }
   }
-  if (typeof out.eventType === "string" && out.eventType in EVENT_TYPE_ALIASES) {
-    out.eventType = EVENT_TYPE_ALIASES[out.eventType];
-  }
+  if (typeof out.eventType === "string") out.eventType = eventTypeName(out.eventType);
+  if (typeof out.deviceType === "string") out.deviceType = deviceName(out.deviceType);
   if (out.location === undefined && (out.country !== undefined || out.region !== undefined)) {
-    out.location = { country: out.country, region: out.region };
+    const location: Record<string, unknown> = {};
+    if (out.country !== undefined) location.country = out.country;
+    if (out.region !== undefined) location.region = out.region;
+    out.location = location;
     delete out.country;
     delete out.region;
+  }
+  const location = out.location;
+  if (
+    location !== null && typeof location === "object" && !Array.isArray(location) &&
+    typeof (location as Record<string, unknown>).country === "string" &&
+    /^[a-z]{2}$/i.test((location as Record<string, string>).country!)
+  ) {
+    out.location = {
+      ...location,
+      country: (location as Record<string, string>).country!.toUpperCase(),
+    };
   }
   return out;
 }

@@ -29,3 +29,34 @@ Deno.test("applyEventAliases() lets a camelCase field win and leaves non-objects
   const kept = applyEventAliases({ location: { country: "DE", region: "x" }, country: "FR" });
   assert.deepEqual(kept, { location: { country: "DE", region: "x" }, country: "FR" });
 });
+
+Deno.test("applyEventAliases() normalises type, device and country spellings trackers use", () => {
+  const out = applyEventAliases({
+    type: "Page View",
+    device: "Phone",
+    location: { country: "fr", region: "IDF" },
+    anonymousId: "a-1",
+  }) as Record<string, unknown>;
+  assert.equal(out.eventType, "page_view");
+  assert.equal(out.deviceType, "mobile");
+  assert.deepEqual(out.location, { country: "FR", region: "IDF" });
+  assert.equal(out.anonymousId, "a-1", "an unknown field stays, for properties");
+  assert.equal(
+    (applyEventAliases({ eventType: "addToCart" }) as Record<string, unknown>).eventType,
+    "add_to_cart",
+  );
+  assert.equal(
+    (applyEventAliases({ eventType: "smart-fridge" }) as Record<string, unknown>).eventType,
+    "smart_fridge",
+  );
+  assert.equal(
+    (applyEventAliases({ device_type: "smart-fridge" }) as Record<string, unknown>).deviceType,
+    "smart-fridge",
+  );
+  assert.deepEqual(applyEventAliases({ country: "US" }), { location: { country: "US" } });
+  assert.deepEqual(applyEventAliases({ eventId: "x", type: "click", eventType: "search" }), {
+    eventId: "x",
+    type: "click",
+    eventType: "search",
+  });
+});

@@ -2,7 +2,8 @@
  * The one decode path of untrusted events, shared by HTTP ingestion and the SQS consumer:
  *
  *   bytes → UTF-8 (fatal) → JSON.parse → batch shape → per event: input limits (iterative) →
- *   aliases → schema validation.
+ *   aliases → compiled schema validation (zod words the reason of a refusal) → normalisation
+ *   (the lenient contract's defaults and derived event id).
  *
  * `JSON.parse` is iterative in V8, so any nesting parses; everything after it that recurses (zod,
  * `JSON.stringify`, PostgreSQL's jsonb) is only reached by values that passed
@@ -14,8 +15,9 @@
  * undecodable: {@linkcode PoisonMessageError}. Everything else is one result per event.
  */
 import { createHash } from "node:crypto";
-import { type Event, validateEvent } from "./event.ts";
+import { contractIssues, type Event, type EventContract, normalizeEvent, uuidV8 } from "./event.ts";
 import { applyEventAliases } from "./event_aliases.ts";
+import { compiledValidator } from "./event_validator.ts";
 
 /**
  * A body that can never be processed, whatever the retries: not UTF-8, not JSON, or neither an
@@ -208,14 +210,21 @@ export type DecodeResult =
   | { ok: false; reason: string };
 
 /**
- * Decodes one untrusted value into an event: limits first, then aliases and validation. Never
- * throws: an unexpected failure of validation itself is a reject reason for this event only.
+ * Decodes one untrusted value into an event: limits first, then aliases, the contract's compiled
+ * validator and normalisation. Never throws: an unexpected failure of validation itself is a
+ * reject reason for this event only.
  */
-export function decodeEvent(value: unknown): DecodeResult {
+export function decodeEvent(value: unknown, contract: EventContract = "lenient"): DecodeResult {
   const limit = checkInputLimits(value);
   if (limit !== null) return { ok: false, reason: limit };
   try {
-    const result = validateEvent(applyEventAliases(value));
+    const mapped = applyEventAliases(value);
+    if (!compiledValidator(contract)(mapped)) {
+      const reason = contractIssues(mapped, contract);
+      // zod is the reference; the property test keeps this branch unreachable.
+      if (reason !== null) return { ok: false, reason: printable(reason, 2000) };
+    }
+    const result = normalizeEvent(mapped as Record<string, unknown>, contract);
     return result.ok ? result : { ok: false, reason: printable(result.reason, 2000) };
   } catch (err) {
     return {
@@ -233,8 +242,9 @@ export const MAX_REJECT_PAYLOAD = 16_384;
 /** What a reject records about the value it refused. */
 export interface RejectInfo {
   /**
-   * Stable idempotency key: the event's `eventId` when it is a UUID, else a UUID derived from the
-   * SHA-256 of the payload's JSON text, so a re-sent reject is recognised as the same one.
+   * Stable idempotency key: the event's `eventId` when it is a UUID (lower-cased), else the
+   * UUIDv8 of the SHA-256 of the payload's canonical JSON (keys sorted, no whitespace), so a
+   * re-sent reject is recognised as the same one and a client can compute it.
    */
   key: string;
   /** The `eventId` the value carried (made printable), else `key`. */
@@ -251,13 +261,15 @@ export function isUuid(s: unknown): s is string {
   return typeof s === "string" && s.length === 36 && UUID.test(s);
 }
 
-/** Describes a refused value for the rejects table; safe for any value `JSON.parse` returns. */
-export function rejectInfo(value: unknown): RejectInfo {
-  const hash = createHash("sha256");
+/**
+ * Describes a refused value for the rejects table; safe for any value `JSON.parse` returns.
+ * `decodedId` is the id decoding gave a valid event refused for its time (its derived id when it
+ * came without one), so a reject is found by the same id the event would have been stored under.
+ */
+export function rejectInfo(value: unknown, decodedId?: string): RejectInfo {
   let payload = "";
   let length = 0;
   for (const chunk of jsonChunks(value)) {
-    hash.update(chunk);
     if (payload.length < MAX_REJECT_PAYLOAD) payload += chunk;
     length += chunk.length;
   }
@@ -269,10 +281,17 @@ export function rejectInfo(value: unknown): RejectInfo {
     : {};
   const rawId = obj.eventId ?? obj.event_id;
   const rawType = obj.eventType ?? obj.event_type;
-  const key = isUuid(rawId) ? rawId.toLowerCase() : uuidFromBytes(hash.digest(), 8);
+  let key: string;
+  if (decodedId !== undefined) key = decodedId;
+  else if (isUuid(rawId)) key = rawId.toLowerCase();
+  else {
+    const hash = createHash("sha256");
+    for (const chunk of jsonChunks(value, { sortKeys: true })) hash.update(chunk);
+    key = uuidV8(hash.digest());
+  }
   return {
     key,
-    eventId: typeof rawId === "string" && rawId !== "" ? printable(rawId, 128) : key,
+    eventId: decodedId ?? (typeof rawId === "string" && rawId !== "" ? printable(rawId, 128) : key),
     eventType: typeof rawType === "string" ? printable(rawType, 64) : null,
     payload,
   };
@@ -280,9 +299,13 @@ export function rejectInfo(value: unknown): RejectInfo {
 
 /**
  * The JSON text of a parsed value in pieces, with an explicit stack (no recursion, whatever the
- * depth). Same text as `JSON.stringify` for anything `JSON.parse` returns.
+ * depth). Same text as `JSON.stringify` for anything `JSON.parse` returns; with `sortKeys`, the
+ * canonical JSON of `canonicalJson()` (object keys sorted).
  */
-export function* jsonChunks(value: unknown): Generator<string> {
+export function* jsonChunks(
+  value: unknown,
+  options: { sortKeys?: boolean } = {},
+): Generator<string> {
   type Item = { v: unknown } | { text: string };
   const stack: Item[] = [{ v: value }];
   while (stack.length > 0) {
@@ -306,6 +329,7 @@ export function* jsonChunks(value: unknown): Generator<string> {
         const x = (v as Record<string, unknown>)[k];
         return x !== undefined && typeof x !== "function";
       });
+      if (options.sortKeys) keys.sort();
       stack.push({ text: "}" });
       for (let i = keys.length - 1; i >= 0; i--) {
         stack.push({ v: (v as Record<string, unknown>)[keys[i]!] });
@@ -316,7 +340,7 @@ export function* jsonChunks(value: unknown): Generator<string> {
   }
 }
 
-/** Formats 16 bytes as a UUID with the given version and the RFC 9562 variant. */
+/** Formats 16 bytes as a UUID with the given version and the RFC 9562 variant (see `uuidV8`). */
 export function uuidFromBytes(bytes: Uint8Array, version: number): string {
   const b = bytes.slice(0, 16);
   b[6] = (b[6]! & 0x0f) | (version << 4);

@@ -4,21 +4,34 @@
  * (fauxqs, PGlite) lives in `local/`, outside every production program's import graph.
  */
 export {
+  canonicalJson,
+  CONTRACT_SCHEMAS,
+  deriveEventId,
+  DEVICE_DIMENSIONS,
   DEVICE_TYPES,
   type DeviceType,
   type Event,
+  EVENT_CONTRACTS,
+  EVENT_FIELDS,
+  EVENT_SCHEMA_VERSION,
   EVENT_TYPES,
+  type EventContract,
   EventSchema,
   type EventType,
   LocationSchema,
   MAX_PRICE,
   MAX_QUANTITY,
+  normalizeEvent,
   REQUIRED_BY_TYPE,
   revenueCents,
+  STRICT_REQUIRED_BY_TYPE,
+  StrictEventSchema,
   toCents,
+  UNKNOWN,
   validateEvent,
   type ValidationResult,
 } from "./event.ts";
+export { compiledValidator, contractJsonSchema } from "./event_validator.ts";
 export {
   checkInputLimits,
   decodeEvent,
@@ -35,8 +48,13 @@ export {
   rejectInfo,
   uuidFromBytes,
 } from "./event_decode.ts";
+export {
+  applyEventAliases,
+  DEVICE_TYPE_ALIASES,
+  EVENT_FIELD_ALIASES,
+  EVENT_TYPE_ALIASES,
+} from "./event_aliases.ts";
 export { type PipelineTotals, pipelineTotals } from "./pipeline_totals.ts";
-export { applyEventAliases, EVENT_FIELD_ALIASES, EVENT_TYPE_ALIASES } from "./event_aliases.ts";
 export {
   type Config,
   CONFIG_VARIABLES,

@@ -106,10 +106,10 @@ Deno.test("import-csv sends the valid rows of a partner file and reports the oth
     const r = await run(["import-csv", fixture], q);
     assert.equal(r.code, 1, "exit 1: some rows were invalid");
     const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
-    assert.equal(summary.sent, 7);
-    assert.equal(summary.invalid, 5);
-    assert.match(r.stderr, /partner_feed\.csv:8/);
-    assert.equal((await receiveAll(q)).length, 7);
+    assert.equal(summary.sent, 8);
+    assert.equal(summary.invalid, 4);
+    assert.match(r.stderr, /partner_feed\.csv:9/);
+    assert.equal((await receiveAll(q)).length, 8);
   } finally {
     await q.close();
   }

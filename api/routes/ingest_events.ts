@@ -4,7 +4,13 @@
  * ones are reported by index and never enqueued. 202 means SQS acknowledged every accepted event.
  */
 import { z } from "@hono/zod-openapi";
-import { decodeEvent, decodeUtf8, parseEventBatch, PoisonMessageError } from "../../shared/mod.ts";
+import {
+  decodeEvent,
+  decodeUtf8,
+  type EventContract,
+  parseEventBatch,
+  PoisonMessageError,
+} from "../../shared/mod.ts";
 import type { EventIngestor } from "../event_ingestor.ts";
 import { ApiProblem, problemResponses } from "../problem.ts";
 
@@ -29,11 +35,13 @@ export const ingestEventsDoc = {
   summary: "Ingest one event or a batch",
   description:
     `Accepts one event or an array of at most ${MAX_EVENTS_PER_REQUEST} events (body at most 1 MiB). ` +
-    "Each event is validated on its own against the Event schema; seed 003's snake_case names " +
-    "(user_id, session_id, event_type, page_url, product_id, device_type, user_agent, ip_address, " +
-    "custom_properties, search_query, order_id, event_id; top-level country/region; event type " +
-    "`click`) are accepted as aliases. eventId and timestamp are required: the event id is what " +
-    "makes a retried request harmless. Answers 202 once SQS acknowledged every valid event; " +
+    "Each event is validated on its own against the Event schema (docs/event-contract.md): " +
+    "eventType, userId and timestamp are required, and price and quantity on a purchase; " +
+    "snake_case names (user_id, event_type, custom_properties, …), top-level country/region and " +
+    "event type names such as `click` are accepted as aliases; unknown fields are kept in " +
+    "properties. An event without eventId gets one derived from its content, so an exact retry " +
+    "is still stored once. With EVENT_CONTRACT=strict every field of the strict schema is " +
+    "required. Answers 202 once SQS acknowledged every valid event; " +
     "invalid events are listed by index and not enqueued. Scope: ingest.",
   security: [{ ApiKey: [] }],
   request: {
@@ -93,7 +101,7 @@ export function parseIngestBody(bytes: Uint8Array, contentType: string | undefin
 /** Validates and enqueues the events of one request body. */
 export async function ingestEvents(
   input: { items: readonly unknown[] },
-  deps: { ingestor: EventIngestor | undefined },
+  deps: { ingestor: EventIngestor | undefined; contract?: EventContract },
 ): Promise<IngestResult> {
   if (!deps.ingestor) {
     throw new ApiProblem(503, "Ingestion is not configured: this API has no queue");
@@ -108,7 +116,7 @@ export async function ingestEvents(
   const errors: { index: number; reason: string }[] = [];
   const batch = deps.ingestor.begin();
   for (const [index, item] of items.entries()) {
-    const v = decodeEvent(item);
+    const v = decodeEvent(item, deps.contract);
     if (!v.ok) {
       errors.push({ index, reason: v.reason });
       continue;
