@@ -11,13 +11,14 @@ import {
   ensureSchema,
   getLogger,
   loadConfig,
+  loadDimensions,
   migrate,
   MigrationChangedError,
   parseFlags,
   setupLogging,
 } from "./shared/mod.ts";
 import { type EmbeddedService, startEmbeddedPostgres, startEmbeddedSqs } from "./local/mod.ts";
-import { createConsumerRuntime, dimensionsOf, loadDimensions } from "./consumer/mod.ts";
+import { createConsumerRuntime } from "./consumer/mod.ts";
 import {
   apiOptionsFromConfig,
   createApiMetrics,
@@ -32,6 +33,7 @@ import {
   createGenerator,
   createLedger,
   createProducerMetrics,
+  dimensionsOf,
   parseExperiment,
   runProducer,
   type SentMeta,

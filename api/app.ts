@@ -23,6 +23,7 @@ import {
 } from "./api_keys.ts";
 import { createEventIngestor, type EventIngestor } from "./event_ingestor.ts";
 import { createLivePoller, type LivePoller } from "./live_poller.ts";
+import { createDefaultViewReader } from "./live_view.ts";
 import { createResponseCache, type ResponseCache } from "./response_cache.ts";
 import {
   apiKeyAuth,
@@ -86,6 +87,10 @@ export interface AppDeps {
   streamIntervalMs?: number;
   /** Replaces the shared live poller (tests observe subscribers through it). */
   live?: LivePoller;
+  /** Interval of the stream's default-view frames (`event: view`); default 5,000 ms. */
+  viewIntervalMs?: number;
+  /** Replaces the shared default-view poller. */
+  view?: LivePoller;
   /** The analytics reads' micro-cache (default: one of 1 s, without metrics). */
   cache?: ResponseCache;
   /** CloudWatch's age of the oldest message, in seconds, when available. */
@@ -160,6 +165,13 @@ export function createApp(deps: AppDeps): ApiApp {
     },
   });
 
+  const readView = createDefaultViewReader({ sql: deps.sql, cache });
+  const view = deps.view ?? createLivePoller({
+    intervalMs: deps.viewIntervalMs ?? 5000,
+    event: "view",
+    read: () => readView(),
+  });
+
   for (const m of deps.middleware ?? []) app.use("*", m);
   app.use("*", rejectUnsafeParams());
   const keyStore = deps.keyStore ?? createKeyStore({ keys: deps.apiKeys, sql: deps.sql });
@@ -217,7 +229,7 @@ export function createApp(deps: AppDeps): ApiApp {
   });
   app.openapi(pipelineStatusRoute, async (c) => c.json(await pipelineStatus({}, statusDeps), 200));
   app.openapi(pipelineTotalsRoute, async (c) => c.json(await pipelineTotals(deps), 200));
-  app.openapi(liveStreamRoute, (c) => liveStream(c, { poller: live }) as never);
+  app.openapi(liveStreamRoute, (c) => liveStream(c, { poller: live, view }) as never);
 
   registerAnalyticsRoutes(app, { sql: deps.sql, cache });
   registerLakeRoutes(app, { sql: deps.sql });
@@ -285,6 +297,7 @@ export function createApp(deps: AppDeps): ApiApp {
   return Object.assign(app, {
     async close() {
       live.close();
+      view.close();
       await ingestor?.close();
     },
   });

@@ -13,7 +13,7 @@
 import type { Message } from "@aws-sdk/client-sqs";
 import { pipelineTotals } from "../api/mod.ts";
 import { decodeMessage, preAggregate } from "../consumer/mod.ts";
-import { makeEvents, sendBodies } from "../consumer/_test_support.ts";
+import { makeEvents, sendBodies } from "../test/consumer_support.ts";
 import { encodeEvent, packBody } from "../shared/mod.ts";
 import { createTestDb, createTestSqs } from "../test/harness.ts";
 

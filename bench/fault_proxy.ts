@@ -16,6 +16,7 @@
  * RST when unread data is pending and a FIN otherwise; either way the client sees its connection
  * end mid-conversation.
  */
+import { delay } from "../shared/mod.ts";
 
 export type ProxyMode = "pass" | "refuse" | "blackhole";
 
@@ -58,8 +59,6 @@ export interface FaultProxy {
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface Link {
   client: Deno.TcpConn;
@@ -130,7 +129,7 @@ export function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy>
           continue;
         }
         const wait = next.at - Date.now();
-        if (wait > 0) await sleep(wait);
+        if (wait > 0) await delay(wait);
         if (link.closed) break;
         if (mode === "blackhole") continue; // swallowed
         let off = 0;
@@ -209,7 +208,7 @@ export function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy>
         return;
       } catch (err) {
         if (attempt >= 50) throw err;
-        await sleep(100);
+        await delay(100);
       }
     }
   }
@@ -242,7 +241,7 @@ export function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy>
         listener?.close();
         listener = null;
         resetAll();
-        await sleep(50); // let the socket close: from now on, connecting is refused
+        await delay(50); // let the socket close: from now on, connecting is refused
       } else if (previous === "refuse") {
         await listenAgain();
       }
@@ -256,7 +255,7 @@ export function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy>
       } catch { /* closed */ }
       listener = null;
       resetAll();
-      await sleep(0);
+      await delay(0);
     },
   });
 }

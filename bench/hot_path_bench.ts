@@ -15,7 +15,7 @@
  * is skipped on the embedded PGlite.
  */
 import { type AcceptedEvent, flushEvents, preAggregate } from "../consumer/mod.ts";
-import { makeEvents } from "../consumer/_test_support.ts";
+import { makeEvents } from "../test/consumer_support.ts";
 import { encodeEvent, type Event, validateEvent } from "../shared/mod.ts";
 import { createTestDb } from "../test/harness.ts";
 

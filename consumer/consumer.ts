@@ -35,6 +35,7 @@ import pRetry, { AbortError } from "p-retry";
 import {
   type Config,
   createDeleteBatcher,
+  delay,
   getLogger,
   isTransientDbError,
   PoisonMessageError,
@@ -147,18 +148,6 @@ interface Inflight {
   /** When the visibility timeout of this message runs out unless extended. */
   visibleAtMs: number;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 
 const jitter = (ms: number) => ms / 2 + Math.random() * ms / 2;
 
@@ -336,7 +325,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
             failures,
             error: String(err),
           });
-          await sleep(jitter(Math.min(20_000, 200 * 2 ** failures)), signal);
+          await delay(jitter(Math.min(20_000, 200 * 2 ** failures)), signal);
           continue;
         }
         followBacklog(messages.length);
@@ -354,7 +343,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
         if (messages.length > 0 && messages.length < MAX_RECEIVE && config.receiveLingerMs > 0) {
           // Partial: the queue is nearly empty; let it gather messages for the next receive.
           lingerStartMs = Date.now();
-          await sleep(config.receiveLingerMs, signal);
+          await delay(config.receiveLingerMs, signal);
         } else {
           lingerStartMs = undefined;
         }

@@ -9,14 +9,13 @@
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
   type Message,
   type MessageAttributeValue,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import { getLogger } from "../shared/mod.ts";
+import { delay, getLogger, readQueueDepth } from "../shared/mod.ts";
 
 const log = getLogger(["scalestream", "consumer", "dlq"]);
 
@@ -53,12 +52,7 @@ export async function inspectDlq(options: InspectOptions): Promise<DlqReport> {
   const { sqs, dlqUrl } = options;
   const want = Math.min(100, options.sample ?? 10);
   const bodyChars = options.bodyChars ?? 300;
-  const attrs = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: dlqUrl,
-      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    }),
-  );
+  const depth = await readQueueDepth(sqs, dlqUrl);
   const messages: Message[] = [];
   const seen = new Set<string>();
   for (let round = 0; round < 20 && messages.length < want; round++) {
@@ -89,8 +83,8 @@ export async function inspectDlq(options: InspectOptions): Promise<DlqReport> {
     };
   });
   return {
-    approximateCount: Number(attrs.Attributes?.ApproximateNumberOfMessages ?? 0),
-    approximateInFlight: Number(attrs.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+    approximateCount: depth.visible,
+    approximateInFlight: depth.notVisible,
     oldestSentAt: samples[0]?.sentAt ?? null,
     samples,
   };
@@ -121,13 +115,7 @@ export async function redriveDlq(options: RedriveOptions): Promise<RedriveResult
   const { sqs, dlqUrl, queueUrl, signal } = options;
   let max = options.maxMessages;
   if (max === undefined) {
-    const attrs = await sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: dlqUrl,
-        AttributeNames: ["ApproximateNumberOfMessages"],
-      }),
-    );
-    max = Number(attrs.Attributes?.ApproximateNumberOfMessages ?? 0);
+    max = (await readQueueDepth(sqs, dlqUrl)).visible;
   }
   const result: RedriveResult = { moved: 0, failed: 0 };
   const intervalMs = 1000 / options.ratePerS;
@@ -185,7 +173,7 @@ export async function redriveDlq(options: RedriveOptions): Promise<RedriveResult
     if (refused.length === batch.length) break; // the source refuses everything: no retry storm
     nextAtMs += batch.length * intervalMs;
     const waitMs = nextAtMs - Date.now();
-    if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+    if (waitMs > 0) await delay(waitMs);
     else nextAtMs = Date.now();
   }
   log.info("Redrive moved {moved} messages ({failed} refused)", { ...result });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { createTestDb } from "../test/harness.ts";
-import { type AcceptedEvent, createEnricher, loadDimensions, UNKNOWN_SEGMENT } from "./mod.ts";
-import { makeEvents } from "./_test_support.ts";
+import { type AcceptedEvent, createEnricher, UNKNOWN_SEGMENT } from "./mod.ts";
+import { loadDimensions } from "../shared/mod.ts";
+import { makeEvents } from "../test/consumer_support.ts";
 
 const accepted = (n: number, seed = 3): AcceptedEvent[] =>
   makeEvents(n, seed).map((event) => ({ event, timeMs: Date.parse(event.timestamp) }));

@@ -2,7 +2,6 @@
  * The consumer program. Subcommands (the first argument; `consume` when there is none):
  *   consume [--workers N]      process events until SIGTERM/SIGINT (the Fargate task's command)
  *   dlq inspect|redrive        the dead-letter queue
- *   dims load                  load the generator's products and users as enrichment dimensions
  *   rebuild --from T --to T    recompute the analytics aggregates of a range from raw events
  *   maintain                   partitions and retention, session sweep, anomaly detection
  *   restore-check [--source U] a restored database against its raw events (and its source)
@@ -15,7 +14,6 @@ type Command = (args: string[]) => Promise<number>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   consume: async () => (await import("./cmd_consume.ts")).consumeCommand,
   dlq: async () => (await import("./cmd_dlq.ts")).dlqCommand,
-  dims: async () => (await import("./cmd_dims.ts")).dimsCommand,
   rebuild: async () => (await import("./cmd_analytics.ts")).rebuildCommand,
   maintain: async () => (await import("./cmd_analytics.ts")).maintainCommand,
   "restore-check": async () => (await import("./cmd_restore_check.ts")).restoreCheckCommand,

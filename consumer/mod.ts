@@ -37,6 +37,7 @@ export {
   createAlertDispatcher,
   type DispatchResult,
 } from "./alert_dispatcher.ts";
+export { rollUp, rollUpDirty, type RollUpOptions, type RollUpResult } from "./roll_up.ts";
 export { rebuildAggregates, type RebuildRange, type RebuildResult } from "./rebuild_aggregates.ts";
 export {
   type MaintainOptions,
@@ -63,7 +64,6 @@ export {
   type RedriveOptions,
   type RedriveResult,
 } from "./dlq_tools.ts";
-export { dimensionsOf, loadDimensions, type ProductDim, type UserDim } from "./load_dimensions.ts";
 export {
   type ConsumerMetrics,
   type ConsumerMetricsHooks,

@@ -35,6 +35,7 @@ import {
   parseRateProfile,
   runProducer,
   type RunProgress,
+  scopeRun,
   type SentMeta,
   serveProducerMetrics,
   startProducerMetrics,
@@ -75,7 +76,9 @@ Delivery
   --target T          sqs (default) or http (POST batches to API_URL/v1/events with the
                       x-api-key of SCALESTREAM_API_KEY)
   --api-url URL       overrides API_URL for --target http
-  --ledger FILE       write what was acknowledged to FILE as JSON
+  --ledger FILE       write what was acknowledged to FILE as JSON, with the run's id
+  --run-id ID         the run id every event carries in properties.runId (default: a random
+                      UUID); \`deno task reconcile\` checks this run's events only
   --help              show this help
 
 Environment: SQS_ENDPOINT, SQS_QUEUE_NAME, PRODUCER_MAX_MESSAGE_BYTES, PRODUCER_LINGER_MS,
@@ -100,6 +103,7 @@ const OPTIONS = {
   target: { type: "string" },
   "api-url": { type: "string" },
   ledger: { type: "string" },
+  "run-id": { type: "string" },
   help: { type: "boolean" },
   fraud: { type: "string" },
   bots: { type: "string" },
@@ -272,6 +276,11 @@ async function produce(config: Config, values: Values): Promise<number> {
       futureSkewS: config.futureSkewS,
     })
   );
+  const runId = values["run-id"] ?? crypto.randomUUID();
+  if (!/^[\w.:-]{1,64}$/.test(runId)) {
+    throw new UsageError(`--run-id must be 1 to 64 letters, digits or ._:-, got "${runId}"`, USAGE);
+  }
+  const run = scopeRun(source.next, runId);
 
   const delivery = await openDelivery(config, values);
   const { sender, ledger } = delivery;
@@ -285,11 +294,12 @@ async function produce(config: Config, values: Values): Promise<number> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
 
-  log.info("Producing {profile} at {rate} events/s to {target}, seed {seed}", {
+  log.info("Producing {profile} at {rate} events/s to {target}, seed {seed}, run {runId}", {
     profile: values.profile ?? "steady",
     rate,
     target: delivery.describe,
     seed,
+    runId,
   });
   const printer = progressPrinter(log, sender);
   const started = performance.now();
@@ -304,7 +314,7 @@ async function produce(config: Config, values: Values): Promise<number> {
       metrics.observeProgress(p);
       printer.print(p);
     },
-  }, { next: source.next, sender });
+  }, { next: run.next, sender });
   maxLagMs = Math.max(maxLagMs, result.maxLagMs);
   const flushedS = (performance.now() - started) / 1000;
   printer.end();
@@ -313,6 +323,7 @@ async function produce(config: Config, values: Values): Promise<number> {
   const windowS = result.elapsedMs / 1000;
   const summary = {
     seed,
+    runId,
     profile: values.profile ?? "steady",
     targetAvgRate: windowS > 0 ? Math.round(result.due / windowS) : 0,
     due: result.due,
@@ -332,7 +343,7 @@ async function produce(config: Config, values: Values): Promise<number> {
   };
   log.info("Done: {summary}", { summary });
   console.log(JSON.stringify(summary));
-  await writeLedger(values.ledger, { ...totals, seed, injected: source.counts });
+  await writeLedger(values.ledger, { ...totals, seed, injected: source.counts, run: run.scope() });
   await metrics.server?.shutdown();
   delivery.close();
   return totals.failed > 0 ? 1 : 0;
@@ -378,6 +389,7 @@ async function main(args: string[]): Promise<number> {
   if (args[0] === "reconcile") {
     return await (await import("./reconcile.ts")).reconcileCommand(args.slice(1));
   }
+  if (args[0] === "dims") return await (await import("./cmd_dims.ts")).dimsCommand(args.slice(1));
   const { values, positionals } = parseFlags(args, USAGE, OPTIONS, true);
   if (values.help) {
     console.log(HELP);

@@ -22,6 +22,20 @@ export {
   type User,
 } from "./population.ts";
 export { createRandom, type Random, seededUuid } from "./random.ts";
+export { type RunScope, scopeRun } from "./run_scope.ts";
+/** The ledger against what the pipeline stored (`deno task reconcile`). */
+export {
+  type Difference,
+  formatDifferences,
+  type LedgerFile,
+  readLedger,
+  reconcile,
+  type ReconcileResult,
+  runTotals,
+  type StoredTotals,
+} from "./reconcile.ts";
+/** The simulator's catalogue and users as dimension rows (`deno task dims load`, `task dev`). */
+export { dimensionsOf } from "./dimensions.ts";
 /** The behaviour model: `createGenerator(opts).next(timeMs)` returns valid events only. */
 export {
   createGenerator,

@@ -7,7 +7,9 @@
  *   duplicates >= duplicates (SQS may deliver a message more than once).
  *
  * `reconcile` is pure (ledger + totals → differences); `reconcileCommand` is
- * `deno task reconcile --ledger FILE`, reading the totals from DATABASE_URL / DB_SCHEMA.
+ * `deno task reconcile --ledger FILE`, reading the totals from DATABASE_URL / DB_SCHEMA: of the
+ * ledger's run only (`runTotals`: events carrying its `properties.runId`) when the ledger names
+ * one, so earlier runs in the same database are not "extra"; of the whole database otherwise.
  */
 import {
   createSql,
@@ -15,12 +17,20 @@ import {
   parseFlags,
   type PipelineTotals,
   pipelineTotals,
+  type Sql,
   UsageError,
 } from "../shared/mod.ts";
 import type { LedgerTotals } from "./ledger.ts";
+import type { RunScope } from "./run_scope.ts";
 
-/** What the pipeline stored, in the ledger's shape (`GET /v1/pipeline/totals`). */
-export type StoredTotals = PipelineTotals;
+/**
+ * What the pipeline stored, in the ledger's shape (`GET /v1/pipeline/totals`). `duplicates` is
+ * null for one run's totals: skipped re-sends leave no row naming their run.
+ */
+export type StoredTotals = Omit<PipelineTotals, "duplicates"> & { duplicates: number | null };
+
+/** A ledger file: the totals, and the run they belong to (ledgers before run ids have none). */
+export type LedgerFile = LedgerTotals & { run?: RunScope };
 
 /** One way the pipeline differs from the ledger. */
 export interface Difference {
@@ -72,7 +82,7 @@ export function reconcile(ledger: LedgerTotals, totals: StoredTotals): Reconcile
   exact("rejected", ledger.invalid, totals.rejected);
   exact("tooNew", ledger.tooNew, totals.tooNew);
   exact("tooOld", ledger.tooOld, totals.tooOld);
-  if (totals.duplicates < ledger.duplicates) {
+  if (totals.duplicates !== null && totals.duplicates < ledger.duplicates) {
     differences.push({
       field: "duplicates",
       expected: ledger.duplicates,
@@ -103,27 +113,85 @@ export function formatDifferences(differences: readonly Difference[]): string[] 
 }
 
 /** Reads and checks a ledger file written by `deno task produce --ledger FILE`. */
-export async function readLedger(file: string): Promise<LedgerTotals> {
+export async function readLedger(file: string): Promise<LedgerFile> {
   const text = await Deno.readTextFile(file);
-  const v = JSON.parse(text) as Partial<LedgerTotals>;
+  const v = JSON.parse(text) as Partial<LedgerFile>;
   for (const k of ["unique", "invalid", "duplicates", "tooNew", "tooOld", "failed"] as const) {
     if (typeof v[k] !== "number") throw new Error(`${file}: "${k}" is missing or not a number`);
   }
   if (typeof v.revenue !== "number" || typeof v.byType !== "object" || v.byType === null) {
     throw new Error(`${file}: "revenue" or "byType" is missing`);
   }
-  return v as LedgerTotals;
+  if (
+    v.run !== undefined && (typeof v.run?.id !== "string" || typeof v.run.startedAt !== "string")
+  ) {
+    throw new Error(`${file}: "run" has no "id" or "startedAt"`);
+  }
+  return v as LedgerFile;
 }
 
-/** Reads the stored totals from a database URL, with `schema` first on the search path. */
-export async function readStoredTotals(url: string, schema?: string): Promise<StoredTotals> {
+/**
+ * What the pipeline stored of one run: its events (those carrying `properties.runId`, read only
+ * in the run's event-time range so partitions outside it are skipped) and its rejects (received
+ * since the run started, their raw payload naming the id). One snapshot, so the parts agree.
+ */
+export async function runTotals(run: RunScope, deps: { sql: Sql }): Promise<StoredTotals> {
+  const byType: Record<string, number> = {};
+  let stored = 0;
+  let cents = 0;
+  const rejects: Record<string, number> = {};
+  await deps.sql.begin("isolation level repeatable read read only", async (tx) => {
+    if (run.eventTimeFrom !== null && run.eventTimeTo !== null) {
+      const rows = await tx<{ event_type: string; n: number; cents: string }[]>`
+        select event_type, count(*)::int as n,
+               coalesce(sum(price_cents * coalesce(quantity, 1))
+                 filter (where event_type = 'purchase'), 0)::text as cents
+        from events
+        where event_time between ${run.eventTimeFrom} and ${run.eventTimeTo}
+          and attrs -> 'properties' ->> 'runId' = ${run.id}
+        group by event_type`;
+      for (const r of rows) {
+        byType[r.event_type] = r.n;
+        stored += r.n;
+        cents += Number(r.cents);
+      }
+    }
+    // The payload is the event as sent (JSON, no spaces), whether or not it parsed.
+    const needle = `"runId":${JSON.stringify(run.id)}`;
+    const rows = await tx<{ kind: string; n: number }[]>`
+      select kind, count(*)::int as n from rejects
+      where received_at >= ${run.startedAt}::timestamptz - interval '5 minutes'
+        and strpos(payload, ${needle}) > 0
+      group by kind`;
+    for (const r of rows) rejects[r.kind] = r.n;
+  });
+  return {
+    stored,
+    byType,
+    revenue: cents / 100,
+    rejected: rejects.invalid ?? 0,
+    tooOld: rejects.too_old ?? 0,
+    tooNew: rejects.too_new ?? 0,
+    duplicates: null,
+  };
+}
+
+/**
+ * Reads the stored totals from a database URL, with `schema` first on the search path: of `run`
+ * when given, of the whole database otherwise.
+ */
+export async function readStoredTotals(
+  url: string,
+  schema?: string,
+  run?: RunScope,
+): Promise<StoredTotals> {
   const sql = createSql(url, {
     max: 1,
     applicationName: "scalestream-reconcile",
     ...(schema ? { searchPath: schema } : {}),
   });
   try {
-    return await pipelineTotals({ sql });
+    return run ? await runTotals(run, { sql }) : await pipelineTotals({ sql });
   } finally {
     await sql.end({ timeout: 2 });
   }
@@ -152,23 +220,29 @@ export async function reconcileCommand(args: string[]): Promise<number> {
     console.error("error: DATABASE_URL is required");
     return 2;
   }
-  let ledger: LedgerTotals;
+  let ledger: LedgerFile;
   try {
     ledger = await readLedger(values.ledger);
   } catch (err) {
     console.error(`error: cannot read the ledger: ${(err as Error).message}`);
     return 2;
   }
-  const totals = await readStoredTotals(config.databaseUrl, config.dbSchema);
+  const totals = await readStoredTotals(config.databaseUrl, config.dbSchema, ledger.run);
   const result = reconcile(ledger, totals);
+  const scope = ledger.run
+    ? `run ${ledger.run.id}`
+    : "the whole database (the ledger names no run)";
   if (result.exact) {
     console.log(
-      `reconciled exactly: ${totals.stored} stored, ${totals.rejected} invalid, ` +
-        `${totals.tooOld} too old, ${totals.tooNew} too new, ${totals.duplicates} duplicates ` +
-        `skipped (ledger: ${ledger.duplicates} sent)`,
+      `reconciled exactly (${scope}): ${totals.stored} stored, ${totals.rejected} invalid, ` +
+        `${totals.tooOld} too old, ${totals.tooNew} too new, ` +
+        (totals.duplicates === null
+          ? `${ledger.duplicates} duplicates sent (not counted per run)`
+          : `${totals.duplicates} duplicates skipped (ledger: ${ledger.duplicates} sent)`),
     );
     return 0;
   }
+  console.log(`Scope: ${scope}`);
   console.log(`NOT reconciled: ${result.differences.length} difference(s)`);
   for (const line of formatDifferences(result.differences)) console.log(`  ${line}`);
   console.log(`  missing ${result.missing}, extra ${result.extra}`);

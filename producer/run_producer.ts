@@ -5,8 +5,7 @@
  * achieved rate falls behind the target and the lag is reported, so a stall is never hidden (no
  * coordinated omission).
  */
-import type { Event } from "../shared/mod.ts";
-import type { EventSender } from "../shared/mod.ts";
+import { delay, type Event, type EventSender } from "../shared/mod.ts";
 import { metaOf, type SentMeta } from "./ledger.ts";
 
 export interface RunOptions {
@@ -99,7 +98,7 @@ export async function runProducer(opts: RunOptions, deps: RunDeps): Promise<RunP
     lastMs = t;
     if (opts.onProgress && t - lastReport >= every) opts.onProgress(progress(t));
     if (t >= endMs) break;
-    await new Promise((r) => setTimeout(r, TICK_MS));
+    await delay(TICK_MS);
   }
   // The production window ends here; the flush that follows is the sender's business.
   const final = progress(lastMs);

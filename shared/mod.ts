@@ -74,6 +74,8 @@ export {
   type Tx,
 } from "./db.ts";
 export { settleWithin } from "./settle_within.ts";
+export { delay } from "./delay.ts";
+export { loadDimensions, type ProductDim, type UserDim } from "./load_dimensions.ts";
 export {
   isTransientSqsError,
   isTransientStartupError,
@@ -175,4 +177,5 @@ export {
   type QueueDepthHooks,
   type QueueDepthMonitor,
   type QueueDepthSnapshot,
+  readQueueDepth,
 } from "./queue_depth.ts";

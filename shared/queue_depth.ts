@@ -55,6 +55,27 @@ const ATTRIBUTES: QueueAttributeName[] = [
   "ApproximateNumberOfMessagesDelayed",
 ];
 
+/**
+ * The one reader of a queue's depth: `GetQueueAttributes` for the three approximate counts.
+ * `signal` bounds the request (a status read should not wait out the SDK's retries).
+ */
+export async function readQueueDepth(
+  sqs: SQSClient,
+  queueUrl: string,
+  signal?: AbortSignal,
+): Promise<QueueDepth> {
+  const out = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ATTRIBUTES }),
+    signal ? { abortSignal: signal } : {},
+  );
+  const a = out.Attributes ?? {};
+  return {
+    visible: Number(a.ApproximateNumberOfMessages ?? 0),
+    notVisible: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0),
+    delayed: Number(a.ApproximateNumberOfMessagesDelayed ?? 0),
+  };
+}
+
 const STATES = { visible: "visible", notVisible: "not_visible", delayed: "delayed" } as const;
 
 /**
@@ -102,20 +123,11 @@ export function createQueueDepthMonitor(
     registers: [registry],
   });
 
-  async function depthOf(url: string): Promise<QueueDepth> {
-    const out = await hooks.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ATTRIBUTES }),
-    );
-    const a = out.Attributes ?? {};
-    return {
-      visible: Number(a.ApproximateNumberOfMessages ?? 0),
-      notVisible: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0),
-      delayed: Number(a.ApproximateNumberOfMessagesDelayed ?? 0),
-    };
-  }
-
   async function poll(): Promise<QueueDepthSnapshot> {
-    const [queue, dlq] = await Promise.all([depthOf(hooks.queueUrl), depthOf(hooks.dlqUrl)]);
+    const [queue, dlq] = await Promise.all([
+      readQueueDepth(hooks.sqs, hooks.queueUrl),
+      readQueueDepth(hooks.sqs, hooks.dlqUrl),
+    ]);
     snapshot = { queue, dlq, polledAtMs: Date.now() };
     return snapshot;
   }

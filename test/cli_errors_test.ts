@@ -41,7 +41,7 @@ const BAD_FLAGS: [name: string, args: string[], flag: string][] = [
   ["consume", ["consumer/main.ts", "consume", "--bogus"], "--bogus"],
   ["consume (default command)", ["consumer/main.ts", "--bogus"], "--bogus"],
   ["dlq inspect", ["consumer/main.ts", "dlq", "inspect", "--bogus"], "--bogus"],
-  ["dims load", ["consumer/main.ts", "dims", "load", "--bogus"], "--bogus"],
+  ["dims load", ["producer/main.ts", "dims", "load", "--bogus"], "--bogus"],
   ["rebuild", ["consumer/main.ts", "rebuild", "--bogus"], "--bogus"],
   ["maintain", ["consumer/main.ts", "maintain", "--bogus"], "--bogus"],
   ["restore-check", ["consumer/main.ts", "restore-check", "--bogus"], "--bogus"],

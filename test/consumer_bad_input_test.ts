@@ -13,7 +13,7 @@ import {
   queueDepth,
   sendBodies,
   sendPacked,
-} from "../consumer/_test_support.ts";
+} from "./consumer_support.ts";
 import { encodeEvent, packBody } from "../shared/mod.ts";
 import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";
 

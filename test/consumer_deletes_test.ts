@@ -13,7 +13,7 @@ import {
   makeEvents,
   queueDepth,
   sendPacked,
-} from "../consumer/_test_support.ts";
+} from "./consumer_support.ts";
 import { instrumentSqsClient, Registry } from "../shared/mod.ts";
 import { createTestDb, createTestSqs, eventually, testConfig, type TestSqs } from "./harness.ts";
 

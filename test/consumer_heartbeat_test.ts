@@ -1,5 +1,6 @@
 /** Visibility heartbeats: a flush slower than the visibility timeout keeps its messages hidden. */
 import assert from "node:assert/strict";
+import { delay } from "../shared/mod.ts";
 import { pipelineTotals } from "../api/mod.ts";
 import { createConsumer, type FlushStage } from "../consumer/mod.ts";
 import {
@@ -8,8 +9,7 @@ import {
   makeEvents,
   queueDepth,
   sendPacked,
-  sleep,
-} from "../consumer/_test_support.ts";
+} from "./consumer_support.ts";
 import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";
 
 Deno.test("a flush slower than the visibility timeout is not processed by a second consumer meanwhile", async () => {
@@ -20,7 +20,7 @@ Deno.test("a flush slower than the visibility timeout is not processed by a seco
   const slow: FlushStage = async ({ inserted }) => {
     if (inserted.length === 0) return;
     slowFlushes++;
-    await sleep(8_000); // well past the 5 s visibility timeout
+    await delay(8_000); // well past the 5 s visibility timeout
   };
   const first = createConsumer({
     sql: db.sql,

@@ -13,7 +13,7 @@ import {
   sendBodies,
   sendPacked,
   storedAtLeast,
-} from "../consumer/_test_support.ts";
+} from "./consumer_support.ts";
 import { createEventSender } from "../producer/mod.ts";
 import { BODY_ENCODINGS, encodeEvent, packBody } from "../shared/mod.ts";
 import {

@@ -4,6 +4,7 @@
  * exact. Runs on a private PostgreSQL cluster, never on the machine's shared one.
  */
 import assert from "node:assert/strict";
+import { delay } from "../shared/mod.ts";
 import { pipelineTotals } from "../api/mod.ts";
 import { createConsumer } from "../consumer/mod.ts";
 import {
@@ -12,8 +13,7 @@ import {
   makeEvents,
   queueDepth,
   sendPacked,
-  sleep,
-} from "../consumer/_test_support.ts";
+} from "./consumer_support.ts";
 import { createSql, migrate } from "../shared/mod.ts";
 import { createTestSqs, eventually, testConfig } from "./harness.ts";
 import { privatePostgresAvailable, startPrivatePostgres } from "./private_postgres.ts";
@@ -43,7 +43,7 @@ Deno.test({
       // Sent while the database is down: received, flushes fail, nothing may be deleted.
       await sendPacked(q.sqs, q.queueUrl, events.slice(1000, 2000), 50);
       assert.ok(await eventually(() => consumer.stats.flushErrors >= 2, 20_000));
-      await sleep(1500);
+      await delay(1500);
       assert.ok(await queueDepth(q.sqs, q.queueUrl) >= 20, "messages were deleted uncommitted");
       await pg.start();
 

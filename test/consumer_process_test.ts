@@ -5,6 +5,7 @@
  * flush transaction writes last, and releases it when it wants the flush to go on.
  */
 import assert from "node:assert/strict";
+import { delay } from "../shared/mod.ts";
 import { pipelineTotals } from "../api/mod.ts";
 import {
   assertTotals,
@@ -12,8 +13,7 @@ import {
   makeEvents,
   queueDepth,
   sendPacked,
-  sleep,
-} from "../consumer/_test_support.ts";
+} from "./consumer_support.ts";
 import type { Sql } from "../shared/mod.ts";
 import { spawnConsumer } from "./consumer_child.ts";
 import { createTestDb, createTestSqs, eventually, testDatabaseUrl } from "./harness.ts";
@@ -94,9 +94,9 @@ Deno.test({
       const lock = await lockIngestStats(db.sql);
       child = spawnConsumer(db, q, "term");
       assert.ok(await eventually(() => lock.blocking(), 30_000), "no flush reached the lock");
-      await sleep(300); // let the pollers take in the rest of the queue
+      await delay(300); // let the pollers take in the rest of the queue
       child.kill("SIGTERM");
-      await sleep(1000); // the flush is still held up while the process drains
+      await delay(1000); // the flush is still held up while the process drains
       await lock.release();
       const status = await child.status;
       assert.equal(status.code, 0);

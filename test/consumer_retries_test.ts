@@ -5,28 +5,22 @@
  * enrichment feeding `agg_minute.segment`, and the status row.
  */
 import assert from "node:assert/strict";
+import { delay } from "../shared/mod.ts";
 import type {
   DeleteMessageBatchCommandInput,
   DeleteMessageBatchCommandOutput,
 } from "@aws-sdk/client-sqs";
 import { pipelineTotals } from "../api/mod.ts";
-import {
-  createConsumer,
-  createEnricher,
-  dimensionsOf,
-  type FlushStage,
-  loadDimensions,
-} from "../consumer/mod.ts";
+import { createConsumer, createEnricher, type FlushStage } from "../consumer/mod.ts";
 import {
   assertTotals,
   expectedOf,
   makeEvents,
   queueDepth,
   sendPacked,
-  sleep,
-} from "../consumer/_test_support.ts";
-import { createGenerator } from "../producer/mod.ts";
-import { createSqsClient } from "../shared/mod.ts";
+} from "./consumer_support.ts";
+import { createGenerator, dimensionsOf } from "../producer/mod.ts";
+import { createSqsClient, loadDimensions } from "../shared/mod.ts";
 import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";
 
 Deno.test("transient database errors are retried with the messages kept; nothing is lost or doubled", async () => {
@@ -128,7 +122,7 @@ Deno.test("messages whose delete fails come back and are skipped as duplicates",
 Deno.test("a backlog far above the in-flight bound keeps memory bounded and pauses polling", async () => {
   const db = await createTestDb();
   const q = await createTestSqs();
-  const slowDb: FlushStage = () => sleep(20); // every flush takes a little longer
+  const slowDb: FlushStage = () => delay(20); // every flush takes a little longer
   const config = testConfig({
     maxInflightEvents: 400,
     flushMaxEvents: 100,

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { pipelineTotals } from "../api/mod.ts";
 import { createConsumer } from "../consumer/mod.ts";
-import { queueDepth, sendBodies } from "../consumer/_test_support.ts";
+import { queueDepth, sendBodies } from "./consumer_support.ts";
 import { createGenerator, createLedger, metaOf } from "../producer/mod.ts";
 import { reconcile } from "../producer/reconcile.ts";
 import { decodeEvent, type Event } from "../shared/mod.ts";

@@ -6,6 +6,7 @@
 import {
   createSql,
   createSqsClient,
+  delay,
   ensureQueues,
   loadConfig,
   migrate,
@@ -131,7 +132,7 @@ export async function eventually(
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await check()) return true;
-    await new Promise((r) => setTimeout(r, stepMs));
+    await delay(stepMs);
   }
   return await check();
 }

@@ -10,7 +10,7 @@ import { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
 import { gzipSync } from "node:zlib";
 import { createApp, pipelineTotals } from "../api/mod.ts";
 import { createConsumer } from "../consumer/mod.ts";
-import { queueDepth } from "../consumer/_test_support.ts";
+import { queueDepth } from "./consumer_support.ts";
 import { createGenerator } from "../producer/mod.ts";
 import { encodeEvent, ENCODING_ATTRIBUTE, type Event, type SQSClient } from "../shared/mod.ts";
 import { hasExited, spawnConsumer } from "./consumer_child.ts";

@@ -10,7 +10,10 @@ import {
   createEventSource,
   createGenerator,
   createLedger,
+  reconcile,
   runProducer,
+  runTotals,
+  scopeRun,
   type SentMeta,
 } from "../producer/mod.ts";
 import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";
@@ -74,6 +77,71 @@ Deno.test("a run with duplicates, invalid, late, future and out-of-window events
     assert.equal(t.tooNew, sent.tooNew);
     assert.equal(t.tooOld, sent.tooOld);
     assert.ok(t.duplicates >= sent.duplicates);
+  } finally {
+    await consumer.stop();
+    await q.close();
+    await db.close();
+  }
+});
+
+Deno.test("reconcile of a run counts that run's events only, with an earlier run in the same database", async () => {
+  const db = await createTestDb();
+  const q = await createTestSqs();
+  const config = testConfig();
+  const consumer = createConsumer({
+    sql: db.sql,
+    sqs: q.sqs,
+    queueUrl: q.queueUrl,
+    config,
+    workerId: "reconcile-runs",
+  });
+  /** One producer run of `n` events with every injection that leaves a row; its ledger and scope. */
+  async function produceRun(seed: number, n: number) {
+    const ledger = createLedger();
+    const sender = createEventSender<SentMeta>({
+      sqs: q.sqs,
+      queueUrl: q.queueUrl,
+      maxMessageBytes: 16_384,
+      lingerMs: 10,
+      maxInflightBatches: 4,
+      onAck: (m) => ledger.acked(m),
+      onFail: (m) => ledger.failed(m),
+    });
+    const source = createEventSource(createGenerator({ seed, users: 100, products: 30 }), {
+      rates: { invalid: 0.03, duplicates: 0.03, late: 0.02, tooNew: 0.02, tooOld: 0.02 },
+      lateHorizonS: config.lateHorizonS,
+      futureSkewS: config.futureSkewS,
+    });
+    const run = scopeRun(source.next);
+    await runProducer({ rateAt: () => 50_000, maxEvents: n }, { next: run.next, sender });
+    return { ledger: ledger.totals(), scope: run.scope() };
+  }
+  try {
+    consumer.start();
+    const first = await produceRun(1, 1500);
+    const second = await produceRun(2, 2000);
+    const accepted = first.ledger.accepted + second.ledger.accepted;
+    const caughtUp = await eventually(async () => {
+      const t = await pipelineTotals({ sql: db.sql });
+      return t.stored + t.rejected + t.tooNew + t.tooOld + t.duplicates >= accepted;
+    });
+    assert.ok(caughtUp, "the consumer did not catch up");
+
+    // The whole database holds both runs: the second run's ledger alone finds "extra" events.
+    const whole = reconcile(second.ledger, await pipelineTotals({ sql: db.sql }));
+    assert.equal(whole.exact, false);
+    assert.ok(whole.extra > 0);
+
+    for (const run of [first, second]) {
+      const totals = await runTotals(run.scope, { sql: db.sql });
+      for (const k of ["invalid", "tooNew", "tooOld"] as const) {
+        assert.ok(run.ledger[k] > 0, `no ${k} in run ${run.scope.id}`);
+      }
+      const result = reconcile(run.ledger, totals);
+      assert.deepEqual(result.differences, [], `run ${run.scope.id}`);
+      assert.equal(result.extra, 0);
+      assert.equal(totals.duplicates, null);
+    }
   } finally {
     await consumer.stop();
     await q.close();

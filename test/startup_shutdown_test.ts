@@ -18,7 +18,7 @@ import {
   makeEvents,
   queueDepth,
   sendPacked,
-} from "../consumer/_test_support.ts";
+} from "./consumer_support.ts";
 import { collectLines, hasExited, spawnConsumer } from "./consumer_child.ts";
 import { createTestDb, createTestSqs, eventually, testDatabaseUrl } from "./harness.ts";
 

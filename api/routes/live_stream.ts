@@ -1,6 +1,7 @@
 /**
- * `GET /v1/stream`: server-sent events. Every client subscribes to the app's one shared poller and
- * gets its snapshot frames (`event: metrics`, about once a second) and heartbeat comments. A client
+ * `GET /v1/stream`: server-sent events. Every client subscribes to the app's shared pollers and
+ * gets their frames (`event: metrics`, about once a second; `event: view`, the dashboard's default
+ * view, every few seconds) and heartbeat comments. A client
  * that has not taken the previous frame yet skips the next one instead of queueing it, so a slow
  * reader costs no memory. Disconnecting unsubscribes; the last one out stops the poller.
  */
@@ -16,7 +17,9 @@ export const liveStreamRoute = createRoute({
   tags: ["pipeline"],
   summary: "Live metrics as server-sent events",
   description: "`event: metrics` frames whose data is `{ time, status: PipelineStatus, totals: " +
-    "PipelineTotals }`, at least once a second, plus `: heartbeat` comment lines.",
+    "PipelineTotals }`, at least once a second; `event: view` frames (every few seconds) holding " +
+    "the dashboard's default view: the answers of the analytics reads for window 1m over the " +
+    "last hour without filters, computed once for every subscriber; `: heartbeat` comment lines.",
   security: [{ ApiKey: [] }],
   responses: {
     200: {
@@ -27,20 +30,28 @@ export const liveStreamRoute = createRoute({
   },
 });
 
-export function liveStream(c: Context, deps: { poller: LivePoller }): Response {
+export function liveStream(
+  c: Context,
+  deps: { poller: LivePoller; view?: LivePoller },
+): Response {
   return streamSSE(c, async (stream) => {
     await stream.write("retry: 3000\n: connected\n\n");
-    let unsubscribe = () => {};
+    const unsubscribe: (() => void)[] = [];
     await new Promise<void>((resolve) => {
-      let busy = false;
       stream.onAbort(resolve);
-      unsubscribe = deps.poller.subscribe((frame) => {
-        if (frame === null) return resolve();
-        if (busy || stream.aborted || stream.closed) return;
-        busy = true;
-        stream.write(frame).then(() => busy = false, resolve);
-      });
+      // One pending write per poller: a slow reader skips frames of a kind instead of queueing.
+      const listenerOf = () => {
+        let busy = false;
+        return (frame: string | null) => {
+          if (frame === null) return resolve();
+          if (busy || stream.aborted || stream.closed) return;
+          busy = true;
+          stream.write(frame).then(() => busy = false, resolve);
+        };
+      };
+      unsubscribe.push(deps.poller.subscribe(listenerOf()));
+      if (deps.view) unsubscribe.push(deps.view.subscribe(listenerOf()));
     });
-    unsubscribe();
+    for (const u of unsubscribe) u();
   });
 }

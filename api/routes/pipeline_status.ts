@@ -5,9 +5,8 @@
  * lag, rejects and late events. Consumers report through the `consumer_status` table; while it does
  * not exist (before its migration) `consumers` is simply empty.
  */
-import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Sql, SQSClient } from "../../shared/mod.ts";
+import { readQueueDepth, type Sql, type SQSClient } from "../../shared/mod.ts";
 import { problemResponses } from "../problem.ts";
 
 /** A consumer whose row was not updated for this long is reported but not counted. */
@@ -89,23 +88,8 @@ export interface PipelineStatusDeps {
 type QueueDepth = z.infer<typeof QueueDepthSchema>;
 
 async function queueDepth(sqs: SQSClient, url: string): Promise<QueueDepth> {
-  const out = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-      ],
-    }),
-    { abortSignal: AbortSignal.timeout(3000) },
-  );
-  const a = out.Attributes ?? {};
-  return {
-    visible: Number(a.ApproximateNumberOfMessages ?? 0),
-    inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0),
-    delayed: Number(a.ApproximateNumberOfMessagesDelayed ?? 0),
-  };
+  const d = await readQueueDepth(sqs, url, AbortSignal.timeout(3000));
+  return { visible: d.visible, inFlight: d.notVisible, delayed: d.delayed };
 }
 
 interface ConsumerRow {

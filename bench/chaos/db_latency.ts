@@ -1,5 +1,6 @@
 /** 2 s of added latency, then connection resets, on the consumers' database link. */
-import { runWithFaults, type Scenario, sleep } from "./scenario.ts";
+import { runWithFaults, type Scenario } from "./scenario.ts";
+import { delay } from "../../shared/mod.ts";
 
 export const dbLatency: Scenario = {
   name: "db-latency-resets",
@@ -14,16 +15,16 @@ export const dbLatency: Scenario = {
       drainTimeoutMs: 120_000,
       async during(run) {
         const proxy = stack.dbProxy!;
-        await sleep(2000, run.signal);
+        await delay(2000, run.signal);
         let at = Date.now();
         proxy.setLatency(2000);
-        await sleep(ctx.quick ? 8000 : 25_000, run.signal);
+        await delay(ctx.quick ? 8000 : 25_000, run.signal);
         proxy.setLatency(0);
         run.fault("2 s DB latency", at, Date.now());
         let dropped = 0;
         const resets = ctx.quick ? 3 : 10;
         for (let i = 0; i < resets && !run.signal.aborted; i++) {
-          await sleep(1000 + Math.random() * 1000, run.signal);
+          await delay(1000 + Math.random() * 1000, run.signal);
           at = Date.now();
           dropped += proxy.resetAll();
           run.fault("DB connection reset", at);

@@ -1,5 +1,6 @@
 /** kill -9 of consumer processes at random instants (≥ 10 per run), each replaced at once. */
-import { runWithFaults, type Scenario, sleep } from "./scenario.ts";
+import { runWithFaults, type Scenario } from "./scenario.ts";
+import { delay } from "../../shared/mod.ts";
 
 export const killConsumers: Scenario = {
   name: "kill-9",
@@ -16,9 +17,9 @@ export const killConsumers: Scenario = {
       async during(run) {
         const kills = ctx.quick ? 10 : 30;
         let next = 3;
-        await sleep(1500, run.signal);
+        await delay(1500, run.signal);
         for (let n = 0; n < kills && !run.signal.aborted;) {
-          await sleep(300 + Math.random() * 900, run.signal);
+          await delay(300 + Math.random() * 900, run.signal);
           const live = run.live();
           if (live.length === 0) continue;
           const victim = live[Math.floor(Math.random() * live.length)]!;

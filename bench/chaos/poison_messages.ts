@@ -1,6 +1,7 @@
 /** 1 % poison messages: bodies that cannot be parsed, sent directly among the producer's. */
 import { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
-import { runWithFaults, type Scenario, sleep } from "./scenario.ts";
+import { runWithFaults, type Scenario } from "./scenario.ts";
+import { delay } from "../../shared/mod.ts";
 
 const POISON: { body: string; gzip?: boolean }[] = [
   { body: "not json at all {" },
@@ -56,7 +57,7 @@ export const poisonMessages: Scenario = {
         const expectedMessages = events / 40;
         const paceMs = (events / rate) * 1000 / Math.max(1, expectedMessages / 99);
         while (run.producer.exited === false && !run.signal.aborted) {
-          await sleep(paceMs, run.signal);
+          await delay(paceMs, run.signal);
           if (!run.producer.exited) await send(1);
         }
         // Top up to 1 % of what the producer actually sent.

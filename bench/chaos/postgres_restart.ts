@@ -1,5 +1,6 @@
 /** PostgreSQL restarted mid-run (a private cluster; the machine's shared one is never touched). */
-import { runWithFaults, type Scenario, sleep } from "./scenario.ts";
+import { runWithFaults, type Scenario } from "./scenario.ts";
+import { delay } from "../../shared/mod.ts";
 
 export const postgresRestart: Scenario = {
   name: "postgres-restart",
@@ -16,10 +17,10 @@ export const postgresRestart: Scenario = {
         const restarts = ctx.quick ? 1 : 2;
         const downMs = ctx.quick ? 3000 : 10_000;
         for (let i = 0; i < restarts && !run.signal.aborted; i++) {
-          await sleep(ctx.quick ? 2500 : 8000, run.signal);
+          await delay(ctx.quick ? 2500 : 8000, run.signal);
           const at = Date.now();
           await stack.pg!.stop();
-          await sleep(downMs, run.signal);
+          await delay(downMs, run.signal);
           await stack.pg!.start();
           run.fault("PostgreSQL restart", at, Date.now());
         }

@@ -7,6 +7,7 @@ import { formatDifferences, readLedger, reconcile } from "../../producer/reconci
 import type { LedgerTotals } from "../../producer/ledger.ts";
 import type { LocalProcess } from "../local_processes.ts";
 import type { Stack, StackOptions } from "./stack.ts";
+import { delay } from "../../shared/mod.ts";
 
 /** One fault injected, with when it ended (for the recovery time). */
 export interface Fault {
@@ -53,18 +54,6 @@ export interface Scenario {
   run(ctx: ScenarioContext, stack: Stack): Promise<ScenarioResult>;
 }
 
-export const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-
 /** Throws when the run was aborted (Ctrl-C or the scenario's time limit). */
 export function checkAborted(signal: AbortSignal) {
   if (signal.aborted) throw new Error(`aborted: ${signal.reason ?? "stopped"}`);
@@ -92,7 +81,7 @@ export function startMonitor(stack: Stack, everyMs = 250) {
         processed = t.stored + t.rejected + t.tooOld + t.tooNew;
       } catch { /* the database is down: keep the last value */ }
       samples.push({ atMs: Date.now(), processed, rssBytes: rss });
-      await sleep(everyMs);
+      await delay(everyMs);
     }
   })();
   return {
@@ -134,7 +123,7 @@ export async function waitFor(
       // Not yet (the database is down, say), unless the check says it can never hold.
       if (err instanceof CannotHold) throw err;
     }
-    await sleep(stepMs, signal);
+    await delay(stepMs, signal);
   }
   return false;
 }

@@ -12,7 +12,8 @@
 const LATENCY_MS = 100;
 /** Bounded intake: what is in flight at the SIGTERM is about one flush. */
 const ENV = { CONSUMER_MAX_INFLIGHT_EVENTS: "2000", CONSUMER_FLUSH_MAX_EVENTS: "1000" };
-import { CannotHold, runWithFaults, type Scenario, sleep, waitFor } from "./scenario.ts";
+import { CannotHold, runWithFaults, type Scenario, waitFor } from "./scenario.ts";
+import { delay } from "../../shared/mod.ts";
 
 export const sigtermSlowFlush: Scenario = {
   name: "sigterm-slow-flush",
@@ -72,7 +73,7 @@ export const sigtermSlowFlush: Scenario = {
           }
           proxy.setLatency(0);
           stack.spawnConsumer(`sigterm-slow-flush-c${++n}`, ENV);
-          await sleep(1000, run.signal);
+          await delay(1000, run.signal);
         }
         run.note(
           `${LATENCY_MS} ms per DB round trip; graceful exits (code 0) after SIGTERM in a flush: ${

@@ -1,5 +1,6 @@
 /** The SQS endpoint unavailable: the consumers' link to fauxqs refused, then blackholed. */
-import { runWithFaults, type Scenario, sleep } from "./scenario.ts";
+import { runWithFaults, type Scenario } from "./scenario.ts";
+import { delay } from "../../shared/mod.ts";
 
 export const sqsOutage: Scenario = {
   name: "sqs-outage",
@@ -15,12 +16,12 @@ export const sqsOutage: Scenario = {
       drainTimeoutMs: 120_000,
       async during(run) {
         const proxy = stack.sqsProxy!;
-        await sleep(2000, run.signal);
+        await delay(2000, run.signal);
         const at = Date.now();
         await proxy.setMode("refuse");
-        await sleep(outageMs / 2, run.signal);
+        await delay(outageMs / 2, run.signal);
         await proxy.setMode("blackhole");
-        await sleep(outageMs / 2, run.signal);
+        await delay(outageMs / 2, run.signal);
         await proxy.setMode("pass");
         run.fault("SQS endpoint down", at, Date.now());
         run.note(

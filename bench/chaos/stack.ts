@@ -4,13 +4,13 @@
  * that may be stopped), optional fault proxies in front of SQS and PostgreSQL, and consumer and
  * producer processes configured to use them. `close()` removes all of it.
  */
-import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import {
   createSql,
   createSqsClient,
   ensureQueues,
   loadConfig,
   migrate,
+  readQueueDepth,
   type Sql,
   type SQSClient,
 } from "../../shared/mod.ts";
@@ -214,14 +214,8 @@ async function build(
     },
     totals: () => pipelineTotals({ sql }),
     async depth(url) {
-      const out = await sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: url,
-          AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        }),
-      );
-      return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) +
-        Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+      const depth = await readQueueDepth(sqs, url);
+      return depth.visible + depth.notVisible;
     },
     close: cleanup,
   };

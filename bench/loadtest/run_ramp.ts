@@ -5,18 +5,19 @@
  * and of the PostgreSQL backends serving them. Ends by draining, optionally loading the HTTP API,
  * draining again and reconciling the producers' ledgers with `GET /v1/pipeline/totals`.
  */
-import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import type { LedgerTotals } from "../../producer/mod.ts";
 import {
   type BilledBreakdown,
   billedBreakdown,
   createSql,
   createSqsClient,
+  delay,
   ensureQueues,
   ensureSchema,
   loadConfig,
   migrate,
   type PipelineTotals,
+  readQueueDepth,
   type Sql,
   type SQSClient,
 } from "../../shared/mod.ts";
@@ -223,8 +224,6 @@ interface Sample {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function kindOf(name: string): string {
   return name.replace(/-\d+$/, "");
 }
@@ -352,15 +351,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
     let producerPort: number | undefined;
     const takeSample = async (): Promise<Sample> => {
       const [attrs, storedRows, scrapes, pg] = await Promise.all([
-        sqs!.send(
-          new GetQueueAttributesCommand({
-            QueueUrl: queueUrl,
-            AttributeNames: [
-              "ApproximateNumberOfMessages",
-              "ApproximateNumberOfMessagesNotVisible",
-            ],
-          }),
-        ),
+        readQueueDepth(sqs!, queueUrl),
         sql!<{ n: number }[]>`select coalesce(sum(events), 0)::bigint as n from agg_minute`,
         Promise.all(healthPorts.map(async (port) => {
           try {
@@ -427,8 +418,8 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
       }
       return {
         t: (performance.now() - t0) / 1000,
-        visible: Number(attrs.Attributes?.ApproximateNumberOfMessages ?? 0),
-        inflight: Number(attrs.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+        visible: attrs.visible,
+        inflight: attrs.notVisible,
         stored: Number(storedRows[0]?.n ?? 0),
         e2e,
         flush,
@@ -450,11 +441,11 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
         } catch (err) {
           o.log(`  sample failed: ${(err as Error).message}`);
         }
-        await sleep(Math.max(0, next - performance.now()));
+        await delay(Math.max(0, next - performance.now()));
       }
     })();
     const sampleAfter = async (t: number) => {
-      while (!samples.length || samples.at(-1)!.t < t) await sleep(100);
+      while (!samples.length || samples.at(-1)!.t < t) await delay(100);
       return samples.at(-1)!;
     };
 
@@ -494,7 +485,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
         const file = `${o.logDir}/consumer-1-${o.consumers}c-${offered}.cpuprofile`;
         const port = inspectPort;
         profiling = (async () => {
-          await sleep(Math.min(5, o.stepDurationS / 4) * 1000);
+          await delay(Math.min(5, o.stepDurationS / 4) * 1000);
           const profile = await profileProcess(port, Math.max(1, o.stepDurationS / 2));
           await Deno.writeTextFile(file, JSON.stringify(profile));
           return { ...summarizeProfile(profile), file };
@@ -814,7 +805,7 @@ async function httpPhase(
     durationS: sseDurationS,
     signal,
   });
-  await sleep(1000);
+  await delay(1000);
   const ingest = await ingestLoad({
     url: `${apiBase}/v1/events`,
     durationS: o.ingestDurationS,

@@ -22,6 +22,7 @@ import {
   createClock,
   createSql,
   createSqsClient,
+  delay,
   ensureQueues,
   loadConfig,
   migrate,
@@ -193,7 +194,7 @@ try {
     retentionDays: RETENTION_DAYS,
     overrides,
   });
-  while (Date.now() < realStart) await sleep(100);
+  while (Date.now() < realStart) await delay(100);
 
   // The same number of events every simulated day, stamped evenly over the day and sent once
   // the clock reaches their time: pauses (drain, measurements) delay events, never thin a day out.
@@ -210,9 +211,9 @@ try {
         }
         i++;
       }
-      if (i < perDay) await sleep(20);
+      if (i < perDay) await delay(20);
     }
-    while (clock() < dayStart + DAY_MS) await sleep(20);
+    while (clock() < dayStart + DAY_MS) await delay(20);
     await sender.flush();
     // Drain: everything the ledger accepted is stored or rejected.
     const drainStart = Date.now();
@@ -307,10 +308,6 @@ if (failure) {
 }
 Deno.exit(0);
 
-function sleep(ms: number) {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -320,7 +317,7 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
       // not up yet
     }
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms`);
-    await sleep(200);
+    await delay(200);
   }
 }
 

@@ -5,7 +5,8 @@
  *
  * Endpoints: GET /v1/metrics/{traffic,revenue,funnel,active-users,geo}, /v1/top/{products,
  * categories}, /v1/fraud/alerts, /v1/inventory/alerts, /v1/anomalies, and the server-sent events
- * of /v1/stream (`event: metrics`, data `{ time, status, totals }`).
+ * of /v1/stream (`event: metrics`, data `{ time, status, totals }`; `event: view`, the default
+ * filters' answers to all of these, computed once per interval for every viewer).
  */
 
 const KEY_STORAGE = "scalestream.apiKey";
@@ -58,6 +59,100 @@ const seconds = (/** @type {string} */ iso) => Date.parse(iso) / 1000;
  * @typedef {{ fromS: number, toS: number, windowS: number }} Range
  */
 
+/** @param {{ from: string, to: string, window?: string }} r @returns {Range} */
+const rangeOf = (r) => ({
+  fromS: seconds(r.from),
+  toS: seconds(r.to),
+  windowS: WINDOW_S[/** @type {"1m"} */ (r.window)] ?? 60,
+});
+
+/**
+ * Each answer turned into the shape the page draws: the same for an answer fetched by the client
+ * and for one pushed in the stream's `view` frame.
+ */
+const shape = {
+  /** @param {any} b */
+  traffic: (b) => ({
+    range: rangeOf(b.range),
+    buckets: b.buckets.map((/** @type {any} */ x) => ({
+      t: seconds(x.bucket),
+      events: Number(x.events),
+      byType: /** @type {Record<string, number>} */ (x.byType),
+    })),
+  }),
+  /** @param {any} b */
+  revenue: (b) => ({
+    range: rangeOf(b.range),
+    buckets: b.buckets.map((/** @type {any} */ x) => ({
+      t: seconds(x.bucket),
+      revenue: Number(x.netRevenue),
+      orders: Number(x.orders),
+      cancelledOrders: Number(x.cancelledOrders),
+      units: Number(x.units),
+    })),
+  }),
+  /** @param {any} b */
+  funnel: (b) => b.total,
+  /** @param {any} b */
+  activeUsers: (b) => ({
+    range: rangeOf(b.range),
+    distinct: Number(b.distinctUsers),
+    buckets: b.buckets.map((/** @type {any} */ x) => ({
+      t: seconds(x.bucket),
+      users: Number(x.users),
+    })),
+  }),
+  /** @param {any} b */
+  geo: (b) => {
+    /** @type {Map<string, { country: string, users: number, events: number, revenue: number }>} */
+    const by = new Map();
+    for (const r of b.regions) {
+      const c = by.get(r.country) ?? { country: r.country, users: 0, events: 0, revenue: 0 };
+      c.users += Number(r.users);
+      c.events += Number(r.events);
+      c.revenue += Number(r.revenue);
+      by.set(r.country, c);
+    }
+    return [...by.values()].sort((a, b) => b.events - a.events);
+  },
+  /** @param {any} b @returns {any[]} */
+  topProducts: (b) => b.products,
+  /** @param {any} b @returns {any[]} */
+  topCategories: (b) => b.categories,
+  /** @param {any} b @returns {any[]} */
+  fraudAlerts: (b) => b.alerts,
+  /** @param {any} b @returns {any[]} */
+  inventoryAlerts: (b) => b.products,
+  /** @param {any} b @returns {any[]} */
+  anomalies: (b) => b.anomalies,
+};
+
+/**
+ * The dashboard's default view as the stream pushes it (`event: view`, computed once per interval
+ * for every viewer): the same reads as the client's methods, already answered. A revenue line of
+ * a category the server did not include resolves to `undefined` (the caller then fetches it).
+ * @param {any} v
+ */
+export function viewSource(v) {
+  const of = (/** @type {keyof typeof shape} */ k) => () => Promise.resolve(shape[k](v[k]));
+  return {
+    timeMs: Date.parse(v.time),
+    traffic: of("traffic"),
+    revenue: of("revenue"),
+    funnel: of("funnel"),
+    activeUsers: of("activeUsers"),
+    geo: of("geo"),
+    topProducts: of("topProducts"),
+    topCategories: of("topCategories"),
+    fraudAlerts: of("fraudAlerts"),
+    inventoryAlerts: of("inventoryAlerts"),
+    anomalies: of("anomalies"),
+    /** @param {string} category */
+    revenueOf: (category) =>
+      v.revenueByCategory?.[category] ? shape.revenue(v.revenueByCategory[category]) : undefined,
+  };
+}
+
 /**
  * The API client. `key` is sent as `x-api-key` on every request, the stream included (it is read
  * with fetch, not EventSource, precisely so it can carry the header).
@@ -90,13 +185,6 @@ export function createApiClient(options = {}) {
     return await res.json();
   }
 
-  /** @param {{ from: string, to: string, window?: string }} r @returns {Range} */
-  const rangeOf = (r) => ({
-    fromS: seconds(r.from),
-    toS: seconds(r.to),
-    windowS: WINDOW_S[/** @type {"1m"} */ (r.window)] ?? 60,
-  });
-
   /** The explicit range of the top lists: the same 60 buckets the series cover. */
   const lastBuckets = (/** @type {Filters} */ f) => {
     const to = Date.now();
@@ -123,14 +211,7 @@ export function createApiClient(options = {}) {
         category: f.category,
         device: f.device,
       }, signal);
-      return {
-        range: rangeOf(b.range),
-        buckets: b.buckets.map((/** @type {any} */ x) => ({
-          t: seconds(x.bucket),
-          events: Number(x.events),
-          byType: /** @type {Record<string, number>} */ (x.byType),
-        })),
-      };
+      return shape.traffic(b);
     },
 
     /**
@@ -144,16 +225,7 @@ export function createApiClient(options = {}) {
         category: f.category,
         device: f.device,
       }, signal);
-      return {
-        range: rangeOf(b.range),
-        buckets: b.buckets.map((/** @type {any} */ x) => ({
-          t: seconds(x.bucket),
-          revenue: Number(x.netRevenue),
-          orders: Number(x.orders),
-          cancelledOrders: Number(x.cancelledOrders),
-          units: Number(x.units),
-        })),
-      };
+      return shape.revenue(b);
     },
 
     /**
@@ -167,7 +239,7 @@ export function createApiClient(options = {}) {
         category: f.category,
         device: f.device,
       }, signal);
-      return b.total;
+      return shape.funnel(b);
     },
 
     /**
@@ -181,14 +253,7 @@ export function createApiClient(options = {}) {
         { window: f.window, device: f.device },
         signal,
       );
-      return {
-        range: rangeOf(b.range),
-        distinct: Number(b.distinctUsers),
-        buckets: b.buckets.map((/** @type {any} */ x) => ({
-          t: seconds(x.bucket),
-          users: Number(x.users),
-        })),
-      };
+      return shape.activeUsers(b);
     },
 
     /**
@@ -198,17 +263,7 @@ export function createApiClient(options = {}) {
      * @param {Filters} f @param {AbortSignal} [signal]
      */
     async geo(f, signal) {
-      const b = await get("/v1/metrics/geo", { window: f.window }, signal);
-      /** @type {Map<string, { country: string, users: number, events: number, revenue: number }>} */
-      const by = new Map();
-      for (const r of b.regions) {
-        const c = by.get(r.country) ?? { country: r.country, users: 0, events: 0, revenue: 0 };
-        c.users += Number(r.users);
-        c.events += Number(r.events);
-        c.revenue += Number(r.revenue);
-        by.set(r.country, c);
-      }
-      return [...by.values()].sort((a, b) => b.events - a.events);
+      return shape.geo(await get("/v1/metrics/geo", { window: f.window }, signal));
     },
 
     /**
@@ -224,7 +279,7 @@ export function createApiClient(options = {}) {
         category: f.category,
         limit,
       }, signal);
-      return b.products;
+      return shape.topProducts(b);
     },
 
     /**
@@ -239,7 +294,7 @@ export function createApiClient(options = {}) {
         by: "revenue",
         limit,
       }, signal);
-      return b.categories;
+      return shape.topCategories(b);
     },
 
     /**
@@ -248,7 +303,7 @@ export function createApiClient(options = {}) {
      * @param {number} limit @param {AbortSignal} [signal]
      */
     async fraudAlerts(limit, signal) {
-      return (await get("/v1/fraud/alerts", { limit }, signal)).alerts;
+      return shape.fraudAlerts(await get("/v1/fraud/alerts", { limit }, signal));
     },
 
     /**
@@ -257,7 +312,7 @@ export function createApiClient(options = {}) {
      * @param {number} limit @param {AbortSignal} [signal]
      */
     async inventoryAlerts(limit, signal) {
-      return (await get("/v1/inventory/alerts", { limit }, signal)).products;
+      return shape.inventoryAlerts(await get("/v1/inventory/alerts", { limit }, signal));
     },
 
     /**
@@ -266,7 +321,7 @@ export function createApiClient(options = {}) {
      * @param {number} limit @param {AbortSignal} [signal]
      */
     async anomalies(limit, signal) {
-      return (await get("/v1/anomalies", { limit }, signal)).anomalies;
+      return shape.anomalies(await get("/v1/anomalies", { limit }, signal));
     },
 
     /**
@@ -275,8 +330,9 @@ export function createApiClient(options = {}) {
      * Reconnects with a growing delay (1 s → 10 s) when the stream ends or fails.
      * @param {(s: Snapshot) => void} onSnapshot
      * @param {(state: "connecting" | "live" | ApiError | Error) => void} onState
+     * @param {(view: ReturnType<typeof viewSource>) => void} [onView] the default view, pushed
      */
-    stream(onSnapshot, onState) {
+    stream(onSnapshot, onState, onView) {
       const abort = new AbortController();
       let delayMs = 1000;
       const run = async () => {
@@ -296,6 +352,7 @@ export function createApiClient(options = {}) {
             }
             delayMs = 1000;
             await readEvents(res.body, (event, data) => {
+              if (event === "view") return onView?.(viewSource(JSON.parse(data)));
               if (event !== "metrics") return;
               onState("live");
               onSnapshot(snapshotOf(JSON.parse(data)));

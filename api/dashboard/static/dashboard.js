@@ -1,7 +1,8 @@
 /**
  * The live dashboard: pipeline health and totals from the /v1/stream server-sent events (about
- * once a second), and the analytics panels re-read every few seconds and whenever a filter
- * changes. Filters live in the address bar (`?window=5m&category=books&device=mobile`), so a wall
+ * once a second); the analytics panels of the default filters from the same stream's `view`
+ * frames (computed once per interval on the server for every viewer), and re-read from the API
+ * every few seconds only under other filters, and whenever a filter changes. Filters live in the address bar (`?window=5m&category=books&device=mobile`), so a wall
  * screen can be bookmarked. All data access is in api_client.js.
  */
 import { ApiError, createApiClient, storeApiKey, takeApiKey, WINDOW_S } from "./api_client.js";
@@ -469,8 +470,34 @@ function drawAnomalies(anomalies) {
   );
 }
 
-/** Re-reads every analytics panel for the current filters; a newer call cancels an older one. */
-async function refresh() {
+/** The default view as last pushed by the stream, and when it arrived. */
+/** @type {{ source: ReturnType<typeof import("./api_client.js").viewSource>, atMs: number } | null} */
+let pushed = null;
+const isDefaultView = (/** @type {typeof filters} */ f) =>
+  f.window === "1m" && f.category === "" && f.device === "";
+/** Whether the stream's view can stand in for polling (it comes every few seconds). */
+const pushedFresh = () => pushed !== null && Date.now() - pushed.atMs < 2.5 * REFRESH_MS;
+
+/**
+ * Redraws the analytics panels: from the pushed view when the filters are the defaults and one
+ * arrived recently (the server computed it once for every viewer), else by polling the API.
+ */
+function refresh() {
+  return load(isDefaultView(filters) && pushedFresh() ? pushed?.source ?? null : null);
+}
+
+/** @param {ReturnType<typeof import("./api_client.js").viewSource>} source */
+function onView(source) {
+  pushed = { source, atMs: Date.now() };
+  if (isDefaultView(filters)) void load(source);
+}
+
+/**
+ * Reads every analytics panel for the current filters, from `view` or the API; a newer call
+ * cancels an older one.
+ * @param {ReturnType<typeof import("./api_client.js").viewSource> | null} view
+ */
+async function load(view) {
   inflight?.abort();
   const abort = new AbortController();
   inflight = abort;
@@ -484,7 +511,8 @@ async function refresh() {
       errors.push(err);
     });
 
-  const categories = client.topCategories(f, 20, signal);
+  const src = view ?? client;
+  const categories = src.topCategories(f, 20, signal);
   const revenueLines = categories.then(async (cats) => {
     for (const c of cats) knownCategories.add(c.category);
     const names = f.category
@@ -493,7 +521,7 @@ async function refresh() {
     return await Promise.all(
       names.map(async (category) => ({
         category,
-        series: await client.revenue({ ...f, category }, signal),
+        series: view?.revenueOf(category) ?? await client.revenue({ ...f, category }, signal),
       })),
     );
   });
@@ -501,8 +529,8 @@ async function refresh() {
   // of its own, an abort (a newer refresh, slow answers on a loaded machine) rejects it unhandled.
   revenueLines.catch(() => {});
   await Promise.all([
-    panel(client.traffic(f, signal), drawTraffic),
-    panel(client.revenue(f, signal), (r) => {
+    panel(src.traffic(f, signal), drawTraffic),
+    panel(src.revenue(f, signal), (r) => {
       drawOrders(r);
       $("kpi-revenue").textContent = money(r.buckets.reduce((s, b) => s + b.revenue, 0));
       $("kpi-revenue-unit").textContent = `net, last ${60 * WINDOW_S[f.window] / 3600} h`;
@@ -510,17 +538,17 @@ async function refresh() {
         if (!signal.aborted) drawRevenue(lines, r.range);
       });
     }),
-    panel(client.funnel(f, signal), drawFunnel),
-    panel(client.activeUsers(f, signal), drawUsers),
+    panel(src.funnel(f, signal), drawFunnel),
+    panel(src.activeUsers(f, signal), drawUsers),
     panel(categories, (c) => {
       drawCategories(c);
       syncControls();
     }),
-    panel(client.topProducts(f, 10, signal), drawProducts),
-    panel(client.geo(f, signal), drawGeo),
-    panel(client.fraudAlerts(8, signal), drawFraud),
-    panel(client.inventoryAlerts(8, signal), drawInventory),
-    panel(client.anomalies(6, signal), drawAnomalies),
+    panel(src.topProducts(f, 10, signal), drawProducts),
+    panel(src.geo(f, signal), drawGeo),
+    panel(src.fraudAlerts(8, signal), drawFraud),
+    panel(src.inventoryAlerts(8, signal), drawInventory),
+    panel(src.anomalies(6, signal), drawAnomalies),
   ]);
   if (signal.aborted) return;
   showErrors(errors);
@@ -659,12 +687,14 @@ function startStream() {
         : "Reconnecting…";
       if (state instanceof ApiError) showErrors([state]);
     }
-  });
+  }, onView);
 }
 
 syncControls();
 startStream();
 void refresh();
+// Only non-default filters poll: the default view arrives over the stream every interval.
 setInterval(() => {
-  if (document.visibilityState !== "hidden") void refresh();
+  if (document.visibilityState === "hidden") return;
+  if (!(isDefaultView(filters) && pushedFresh())) void refresh();
 }, REFRESH_MS);

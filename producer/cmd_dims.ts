@@ -1,11 +1,21 @@
 /**
- * `deno task dims load`: upserts the producer generator's catalogue and users into the dimension
- * tables, so enrichment finds the products and users the simulated traffic refers to.
+ * `deno task dims load`: upserts the simulator's catalogue and users into the dimension tables, so
+ * enrichment finds the products and users the simulated traffic refers to. A producer command: the
+ * catalogue is the producer's; the upsert is shared/load_dimensions.ts.
  */
-import { parseFlags, UsageError } from "../shared/mod.ts";
-import { createGenerator } from "../producer/mod.ts";
-import { dimensionsOf, loadDimensions } from "./load_dimensions.ts";
-import { openDatabase, setupProgram } from "./_program.ts";
+import {
+  createSql,
+  ensureSchema,
+  getLogger,
+  loadConfig,
+  loadDimensions,
+  migrate,
+  parseFlags,
+  setupLogging,
+  UsageError,
+} from "../shared/mod.ts";
+import { dimensionsOf } from "./dimensions.ts";
+import { createGenerator } from "./shopper_sessions.ts";
 
 const HELP = `Usage: deno task dims load [--seed N] [--users N] [--products N]
 
@@ -40,12 +50,23 @@ export async function dimsCommand(args: string[]): Promise<number> {
       throw new UsageError(`--${k} must be a non-negative integer, got "${v}"`, HELP);
     }
   }
-  const program = await setupProgram("dims");
-  const sql = await openDatabase(program, "scalestream-dims");
-  if (!sql) return 2;
+  const config = loadConfig(Deno.env.toObject());
+  await setupLogging({ level: config.logLevel, format: config.logFormat });
+  const log = getLogger(["scalestream", "producer", "dims"]);
+  if (!config.databaseUrl) {
+    log.error("DATABASE_URL is required to load dimensions");
+    return 2;
+  }
+  const sql = createSql(config.databaseUrl, {
+    max: 1,
+    applicationName: "scalestream-dims",
+    ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
+  });
   try {
+    await ensureSchema(sql, config.dbSchema);
+    await migrate(sql);
     const n = await loadDimensions(dimensionsOf(createGenerator(opts)), { sql });
-    program.log.info("Loaded {products} products and {users} users", n);
+    log.info("Loaded {products} products and {users} users", n);
     return 0;
   } finally {
     await sql.end({ timeout: 5 });

@@ -1,13 +1,16 @@
-/** Shared pieces of the consumer tests: sending packed events and what the totals must then be. */
+/** Shared pieces of the consumer tests (and benchmarks): sending packed events and what the totals must then be. */
 import assert from "node:assert/strict";
-import {
-  GetQueueAttributesCommand,
-  SendMessageBatchCommand,
-  type SQSClient,
-} from "@aws-sdk/client-sqs";
+import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { pipelineTotals } from "../api/mod.ts";
 import { createGenerator } from "../producer/mod.ts";
-import { encodeEvent, type Event, packBody, revenueCents, type Sql } from "../shared/mod.ts";
+import {
+  encodeEvent,
+  type Event,
+  packBody,
+  readQueueDepth,
+  revenueCents,
+  type Sql,
+} from "../shared/mod.ts";
 
 /** What `pipelineTotals` must report for these unique events. */
 export interface Expected {
@@ -77,16 +80,8 @@ export async function storedAtLeast(sql: Sql, n: number): Promise<boolean> {
   return t.stored >= n;
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** The number of messages in a queue, visible or in flight. */
 export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
-  const out = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    }),
-  );
-  return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) +
-    Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+  const depth = await readQueueDepth(sqs, queueUrl);
+  return depth.visible + depth.notVisible;
 }

@@ -1,10 +1,10 @@
 /**
  * Upserts product and user dimension rows (`dim_products`, `dim_users`) in chunks, one statement per
- * chunk. `deno task dims load` feeds it the producer generator's catalogue and users, so local runs
- * have the same dimensions the simulated traffic refers to.
+ * chunk. Whoever owns a catalogue feeds it: `deno task dims load` and `deno task dev` the
+ * simulator's (producer/dimensions.ts), so local runs have the dimensions the simulated traffic
+ * refers to.
  */
-import type { Sql } from "../shared/mod.ts";
-import type { Generator } from "../producer/mod.ts";
+import type { Sql } from "./db.ts";
 
 export interface ProductDim {
   productId: string;
@@ -57,25 +57,4 @@ export async function loadDimensions(
         home_region = excluded.home_region, device_type = excluded.device_type, updated_at = now()`;
   }
   return { products: products.length, users: users.length };
-}
-
-/** The dimension rows of a producer generator's catalogue and user population. */
-export function dimensionsOf(gen: Pick<Generator, "products" | "users">): {
-  products: ProductDim[];
-  users: UserDim[];
-} {
-  return {
-    products: gen.products.map((p) => ({
-      productId: p.productId,
-      category: p.category,
-      price: p.price,
-    })),
-    users: gen.users.map((u) => ({
-      userId: u.userId,
-      segment: u.segment,
-      country: u.country,
-      region: u.region,
-      device: u.device,
-    })),
-  };
 }
