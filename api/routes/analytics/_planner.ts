@@ -98,8 +98,7 @@ export async function cleanHours(sql: Sql, from: Date, to: Date): Promise<Set<nu
 
 /**
  * Runs `read` with the pieces of [from, to) for each requested coarsest grain, in one read-only
- * REPEATABLE READ transaction (marks and rows from one snapshot). A read that can only use minute
- * rows skips the marks and the transaction.
+ * REPEATABLE READ transaction (marks and rows from one snapshot; `set local` settings apply).
  */
 export async function withPlan<T>(
   sql: Sql,
@@ -108,13 +107,7 @@ export async function withPlan<T>(
   options: PlanOptions,
   read: (tx: Sql, plans: Piece[][]) => Promise<T>,
 ): Promise<T> {
-  const max = options.maxGrain ?? "day";
-  const needsMarks = coarsest.some((g) => finer(g, max) !== "minute") ||
-    (options.rolledMinutes ?? true);
   const from = range.from.getTime(), to = range.to.getTime();
-  if (!needsMarks) {
-    return await read(sql, coarsest.map((g) => planPieces(from, to, g, new Set(), options)));
-  }
   return await sql.begin("isolation level repeatable read read only", async (tx) => {
     const clean = await cleanHours(tx as unknown as Sql, range.from, range.to);
     const plans = coarsest.map((g) => planPieces(from, to, g, clean, options));
