@@ -130,7 +130,7 @@ export function applyEventAliases(value: unknown): unknown {
   if (
     location !== null && typeof location === "object" && !Array.isArray(location) &&
     typeof (location as Record<string, unknown>).country === "string" &&
-    /^[a-z]{2}$/i.test((location as Record<string, string>).country!)
+    /^(?:[a-z][a-zA-Z]|[A-Z][a-z])$/.test((location as Record<string, string>).country!)
   ) {
     out.location = {
       ...location,
