@@ -77,6 +77,7 @@ export function windowsStage(options: WindowsOptions): FlushStage {
     const geo = new Map<string, GeoRow>();
     const products = new Map<string, ProductRow>();
     const users = new Map<string, UserRow>();
+    const services = new Set<string>();
     const isoOf = isoCache();
     let lastBucket = NaN, bk = ""; // the bucket as a key prefix, converted once per minute
     for (const { event: e, timeMs } of inserted) {
@@ -143,6 +144,9 @@ export function windowsStage(options: WindowsOptions): FlushStage {
           }
         }
       }
+      // Stock updates come from the inventory system's service account, not from a shopper: a feed
+      // of them is not bot-like activity.
+      if (e.eventType === "inventory_update") services.add(e.userId);
       const u = upsertRow(users, `${bk}|${e.userId}`, () => ({
         bucket,
         userId: e.userId,
@@ -257,7 +261,7 @@ export function windowsStage(options: WindowsOptions): FlushStage {
         returning bucket, user_id, events)
       select up.bucket, up.user_id, up.events from up join x using (bucket, user_id)
       where up.events >= ${threshold} and up.events - x.events < ${threshold}`;
-    await reportBots(ctx, crossed, threshold);
+    await reportBots(ctx, crossed.filter((c) => !services.has(c.user_id)), threshold);
   };
 }
 

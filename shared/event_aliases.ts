@@ -108,11 +108,11 @@ export function applyEventAliases(value: unknown): unknown {
     const v = input[key];
     const target = EVENT_FIELD_ALIASES[key];
     if (target === undefined) {
-      if (!(key in out)) out[key] = v;
-    } else if (!(target in input) && !(target in out)) {
+      if (!Object.hasOwn(out, key)) setOwn(out, key, v);
+    } else if (!Object.hasOwn(input, target) && !Object.hasOwn(out, target)) {
       out[target] = v;
     } else if (snake(target) !== key) {
-      out[key] = v;
+      setOwn(out, key, v);
     }
   }
   liftProperties(out);
@@ -130,7 +130,7 @@ export function applyEventAliases(value: unknown): unknown {
   if (
     location !== null && typeof location === "object" && !Array.isArray(location) &&
     typeof (location as Record<string, unknown>).country === "string" &&
-    /^[a-z]{2}$/i.test((location as Record<string, string>).country!)
+    /^(?:[a-z][a-zA-Z]|[A-Z][a-z])$/.test((location as Record<string, string>).country!)
   ) {
     out.location = {
       ...location,
@@ -152,4 +152,21 @@ function liftProperties(out: Record<string, unknown>): void {
     delete rest[key];
   }
   if (rest !== undefined) out.properties = rest;
+}
+
+/**
+ * Sets an own property, even one named `__proto__` (which `JSON.parse` creates as an own key but
+ * plain assignment would turn into the object's prototype, making its fields look present).
+ */
+export function setOwn(o: Record<string, unknown>, key: string, v: unknown): void {
+  if (key === "__proto__") {
+    Object.defineProperty(o, key, {
+      value: v,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    o[key] = v;
+  }
 }
