@@ -3,7 +3,10 @@
  * message), `producer_bench.ts` (generate + serialize + pack) and `flush_bench.ts` (a 5,000-event
  * flush with and without the analytics stages) leave out:
  *
- *   - schema validation of one event (`validateEvent`, zod) and its encoding (`encodeEvent`);
+ *   - schema validation of one event and its encoding (`encodeEvent`): zod (`validateEvent`, the
+ *     reference) beside the compiled validator the hot path uses (`compiledValidator`, ajv built
+ *     from zod's JSON Schema), and the whole per-event decode before and after, side by side in
+ *     one run (group "validation"; `--filter validation` runs only it);
  *   - pre-aggregation of a whole flush (`preAggregate`, 5000 events);
  *   - the flush transaction without stages on real PostgreSQL (`flushEvents`: build the `unnest`
  *     arrays, insert, upsert the aggregates, counters): 500 and 5,000 new events, and a 5,000-event
@@ -16,7 +19,16 @@
  */
 import { type AcceptedEvent, flushEvents, preAggregate } from "../consumer/mod.ts";
 import { makeEvents } from "../test/consumer_support.ts";
-import { encodeEvent, type Event, validateEvent } from "../shared/mod.ts";
+import {
+  applyEventAliases,
+  checkInputLimits,
+  compiledValidator,
+  CONTRACT_SCHEMAS,
+  decodeEvent,
+  encodeEvent,
+  type Event,
+  validateEvent,
+} from "../shared/mod.ts";
 import { createTestDb } from "../test/harness.ts";
 
 const sample = makeEvents(1000, 11);
@@ -26,6 +38,46 @@ Deno.bench("validateEvent (zod), one event", { group: "schema", baseline: true }
   const r = validateEvent(asJson[v++ % asJson.length]);
   if (!r.ok) throw new Error(r.reason);
 });
+// The producer's events as a consumer sees them (JSON.parse of a message). "before" is the decode
+// path as it was: limits, aliases, then the strict zod schema; "after" is `decodeEvent` today.
+let d = 0;
+const next = () => asJson[d++ % asJson.length];
+Deno.bench("validation: zod safeParse, strict schema (before)", {
+  group: "validation",
+  baseline: true,
+}, () => {
+  if (!CONTRACT_SCHEMAS.strict.safeParse(next()).success) throw new Error("invalid");
+});
+Deno.bench("validation: zod safeParse, lenient schema", { group: "validation" }, () => {
+  if (!CONTRACT_SCHEMAS.lenient.safeParse(next()).success) throw new Error("invalid");
+});
+const compiledStrict = compiledValidator("strict");
+const compiledLenient = compiledValidator("lenient");
+Deno.bench("validation: compiled (ajv), strict schema", { group: "validation" }, () => {
+  if (!compiledStrict(next())) throw new Error("invalid");
+});
+Deno.bench("validation: compiled (ajv), lenient schema (after)", { group: "validation" }, () => {
+  if (!compiledLenient(next())) throw new Error("invalid");
+});
+Deno.bench("validation: decode one event before (limits + aliases + zod strict)", {
+  group: "validation",
+}, () => {
+  const value = next();
+  if (checkInputLimits(value) !== null) throw new Error("limits");
+  const r = validateEvent(applyEventAliases(value), "strict");
+  if (!r.ok) throw new Error(r.reason);
+});
+Deno.bench(
+  "validation: decode one event after (decodeEvent: limits + aliases + compiled + normalise)",
+  {
+    group: "validation",
+  },
+  () => {
+    const r = decodeEvent(next());
+    if (!r.ok) throw new Error(r.reason);
+  },
+);
+
 let w = 0;
 Deno.bench("encodeEvent (ASCII-safe JSON), one event", { group: "schema" }, () => {
   encodeEvent(sample[w++ % sample.length]);

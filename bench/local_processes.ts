@@ -1,7 +1,9 @@
 /**
- * The pipeline's programs as local processes on loopback, for chaos runs and load tests: fauxqs as
- * a process of its own, consumer processes (`consumer/main.ts consume`) and producer processes
- * (`producer/main.ts`), each configured through its environment.
+ * The one supervisor of the pipeline's programs as local processes on loopback, for chaos runs,
+ * soaks and load tests: fauxqs as a process of its own (`local/main.ts`, `deno task sqs`),
+ * consumer processes (`consumer/main.ts consume`) and producer processes (`producer/main.ts`),
+ * each configured through its environment. The load test's process groups
+ * (bench/loadtest/_processes.ts) are built on it.
  *
  * ```ts
  * const sqs = await startFauxqsProcess();
@@ -18,7 +20,7 @@
 const ROOT = new URL("..", import.meta.url).pathname;
 const CONSUMER_MAIN = `${ROOT}consumer/main.ts`;
 const PRODUCER_MAIN = `${ROOT}producer/main.ts`;
-const SELF = new URL(import.meta.url).pathname;
+const LOCAL_SQS_MAIN = `${ROOT}local/main.ts`;
 
 /** A child process this module started. */
 export interface LocalProcess {
@@ -45,6 +47,8 @@ export interface LocalProcess {
 export interface SpawnOptions {
   /** Extra environment (added to this process's environment). */
   env?: Record<string, string>;
+  /** Flags for `deno run` itself (e.g. `--inspect=127.0.0.1:9229`). */
+  denoFlags?: string[];
   /** Append the child's stderr (and stdout unless captured) to this file. */
   logFile?: string;
   /** Keep stdout in memory for `stdout()` instead of the log file. */
@@ -90,7 +94,7 @@ async function collect(stream: ReadableStream<Uint8Array>): Promise<string> {
 
 /** Starts `deno run -A <args>` as a registered child process. */
 export function spawnDeno(name: string, args: string[], options: SpawnOptions = {}): LocalProcess {
-  const deno = [Deno.execPath(), "run", "-A", ...args];
+  const deno = [Deno.execPath(), "run", "-A", ...(options.denoFlags ?? []), ...args];
   const [cmd, ...argv] = hasSetpriv() ? ["setpriv", "--pdeathsig", "KILL", "--", ...deno] : deno;
   const child = new Deno.Command(cmd!, {
     args: argv,
@@ -174,7 +178,7 @@ export interface FauxqsProcess extends LocalProcess {
 /** Starts fauxqs as a child process and resolves once it listens. */
 export async function startFauxqsProcess(options: SpawnOptions = {}): Promise<FauxqsProcess> {
   const port = freePort();
-  const proc = spawnDeno("fauxqs", [SELF, "fauxqs", String(port)], options);
+  const proc = spawnDeno("fauxqs", [LOCAL_SQS_MAIN, "--port", String(port)], options);
   const endpoint = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -250,25 +254,4 @@ export function spawnProducer(
     ...options,
     env: { LOG_LEVEL: "warning", LOG_FORMAT: "json", ...options.env },
   });
-}
-
-// `deno run -A bench/local_processes.ts fauxqs PORT`: the fauxqs process itself.
-if (import.meta.main) {
-  const [what, portArg] = Deno.args;
-  if (what !== "fauxqs") {
-    console.error("usage: deno run -A bench/local_processes.ts fauxqs PORT");
-    Deno.exit(2);
-  }
-  const { startFauxqs } = await import("fauxqs");
-  const server = await startFauxqs({
-    port: Number(portArg ?? 0),
-    host: "127.0.0.1",
-    logger: false,
-  });
-  const stop = async () => {
-    await server.stop();
-    Deno.exit(0);
-  };
-  Deno.addSignalListener("SIGTERM", () => void stop());
-  Deno.addSignalListener("SIGINT", () => void stop());
 }

@@ -5,14 +5,15 @@
  * message and ten messages to a `SendMessageBatch`, retried entry by entry, with bounded memory
  * (`send()` waits while too many requests are in flight).
  */
-// The three shared modules the client needs, imported directly rather than through shared/mod.ts:
-// mod.ts also exports the database pool and the embedded local stack (fauxqs, PGlite), which a
-// service embedding this client must not load (Node 20 cannot even import them).
-import { SQSClient, type SQSClientConfig } from "@aws-sdk/client-sqs";
-import type { EventSchema } from "../shared/event.ts";
-import { decodeEvent } from "../shared/event_decode.ts";
-import { createEventSender, type SenderStats } from "../shared/event_sender.ts";
-import type { BodyEncoding } from "../shared/message_codec.ts";
+import type { SQSClientConfig } from "@aws-sdk/client-sqs";
+import {
+  type BodyEncoding,
+  createEventSender,
+  decodeEvent,
+  type EventSchema,
+  type SenderStats,
+  SQSClient,
+} from "../shared/mod.ts";
 import type { z } from "zod";
 
 /** An event as a caller writes it: the contract's input shape (what `EventSchema` accepts). */

@@ -1,6 +1,8 @@
 /**
- * Inventory (seed 002 query 4). Stock = the newest `inventory_update` by event time minus the units
- * of purchases with a later event time, so late and out-of-order events land where they belong:
+ * Inventory. Stock = the newest `inventory_update` by event time minus the units of purchases with
+ * a later event time, plus the units of cancelled orders with a later event time (a cancellation
+ * puts the goods back on the shelf; counting only the sale drove stock below zero until the next
+ * count), so late and out-of-order events land where they belong:
  * a purchase older than the current count is already reflected in it and changes nothing; a newer
  * count replaces the old one and the units sold after it are recounted from the raw events (one
  * indexed query for the products whose count changed). When stock falls below the threshold an
@@ -39,8 +41,9 @@ export function inventoryStage(options: InventoryOptions): FlushStage {
             atMs: timeMs,
           });
         }
-      } else if (e.eventType === "purchase") {
-        sold.push({ p: e.productId, t: timeMs, q: e.quantity ?? 1 });
+      } else if (e.eventType === "purchase" || e.eventType === "order_cancelled") {
+        const units = e.quantity ?? 1;
+        sold.push({ p: e.productId, t: timeMs, q: e.eventType === "purchase" ? units : -units });
         if (!snaps.has(e.productId)) {
           snaps.set(e.productId, {
             productId: e.productId,
@@ -70,11 +73,15 @@ export function inventoryStage(options: InventoryOptions): FlushStage {
     if (recounted.length > 0) {
       await tx`
         update inventory i set sold_after = coalesce((
-          select sum(e.quantity) from events e
+          select sum(coalesce(e.quantity, 1)) from events e
           where e.event_type = 'purchase' and e.product_id = i.product_id
             and e.event_time > i.stock_at
             -- Batches still in the outbox are not derived yet: each adds its own units when it
             -- is (after this row's lock, which the upsert above holds from here to commit).
+            and e.batch_id not in (select batch_id from core_batches)), 0) - coalesce((
+          select sum(coalesce(e.quantity, 1)) from events e
+          where e.event_type = 'order_cancelled' and e.product_id = i.product_id
+            and e.event_time > i.stock_at
             and e.batch_id not in (select batch_id from core_batches)), 0)
         where i.product_id = any(${recounted}::text[])`;
     }

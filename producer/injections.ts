@@ -135,7 +135,7 @@ export function createEventSource(gen: Generator, options: EventSourceOptions = 
   function template(timeMs: number): Event {
     const u = pick(random, gen.users);
     const e: Event = {
-      eventId: gen.eventId(),
+      eventId: gen.eventId(timeMs),
       userId: u.userId,
       sessionId: `s-${gen.eventId().slice(0, 18)}`,
       eventType: "page_view",
@@ -214,7 +214,7 @@ export function createEventSource(gen: Generator, options: EventSourceOptions = 
         const p = pick(random, gen.products);
         const crawl = random() < 0.7;
         const event: Event = {
-          eventId: gen.eventId(),
+          eventId: gen.eventId(timeMs),
           userId: bot.userId,
           sessionId: bot.sessionId,
           eventType: crawl ? "product_click" : "page_view",

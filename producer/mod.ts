@@ -21,7 +21,7 @@ export {
   SEGMENTS,
   type User,
 } from "./population.ts";
-export { createRandom, type Random, seededUuid } from "./random.ts";
+export { createRandom, type Random, seededUuid, seededUuidV7 } from "./random.ts";
 export { type RunScope, scopeRun } from "./run_scope.ts";
 /** The ledger against what the pipeline stored (`deno task reconcile`). */
 export {

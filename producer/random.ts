@@ -81,3 +81,23 @@ export function createWeightedPicker(weights: readonly number[]): (random: Rando
     return lo;
   };
 }
+
+/**
+ * A UUIDv7 (RFC 9562) from the PRNG: the event's time in milliseconds in the first 48 bits, so ids
+ * sort by time (raw rows and their index stay in insertion order), then seeded random bits. Draws
+ * as many numbers from `random` as {@linkcode seededUuid}, so a seeded run's other choices do not
+ * move.
+ */
+export function seededUuidV7(random: Random, timeMs: number): string {
+  const ms = Math.max(0, Math.floor(timeMs));
+  const hi = Math.floor(ms / 65536) >>> 0; // top 32 of the 48 bits
+  const lo = ms % 65536;
+  const b = (random() * 4294967296) >>> 0;
+  const c = (random() * 4294967296) >>> 0;
+  const d = (random() * 4294967296) >>> 0;
+  random();
+  const h = (n: number, shift: number) => HEX[(n >>> shift) & 255]!;
+  return h(hi, 24) + h(hi, 16) + h(hi, 8) + h(hi, 0) + "-" + h(lo, 8) + h(lo, 0) + "-7" +
+    HEX[(b >>> 8) & 15]!.slice(1) + h(b, 0) + "-" + HEX[0x80 | ((c >>> 24) & 0x3f)] + h(c, 16) +
+    "-" + h(c, 8) + h(c, 0) + h(d, 24) + h(d, 16) + h(d, 8) + h(d, 0);
+}

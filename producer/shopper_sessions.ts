@@ -19,7 +19,15 @@ import {
   type Product,
 } from "./catalog.ts";
 import { createPopulation, SEGMENT_PROFILES, type User } from "./population.ts";
-import { createRandom, intBetween, logNormal, pick, type Random, seededUuid } from "./random.ts";
+import {
+  createRandom,
+  intBetween,
+  logNormal,
+  pick,
+  type Random,
+  seededUuid,
+  seededUuidV7,
+} from "./random.ts";
 
 /** Inactivity after which a shopper's next event starts a new session (seed 002). */
 export const SESSION_TIMEOUT_MS = 30 * 60_000;
@@ -128,8 +136,8 @@ export interface Generator {
     timeMs: number,
     where?: Pick<Event, "location" | "ipAddress">,
   ): Event;
-  /** A fresh, seeded event id. */
-  eventId(): string;
+  /** A fresh, seeded event id: a UUIDv7 of `timeMs` when given (events), else version 4. */
+  eventId(timeMs?: number): string;
 }
 
 interface Session {
@@ -242,7 +250,8 @@ export function createGenerator(options: GeneratorOptions = {}): Generator {
     return Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
   }
 
-  const eventId = () => seededUuid(random);
+  const eventId = (timeMs?: number) =>
+    timeMs === undefined ? seededUuid(random) : seededUuidV7(random, timeMs);
   const newSessionId = () => `s-${eventId().slice(0, 18)}`;
 
   // At high rates many events share a millisecond; formatting it once is a measurable saving.
@@ -258,7 +267,7 @@ export function createGenerator(options: GeneratorOptions = {}): Generator {
 
   function base(s: Session, eventType: EventType, timeMs: number): Event {
     return {
-      eventId: eventId(),
+      eventId: eventId(timeMs),
       userId: s.user.userId,
       sessionId: s.sessionId,
       eventType,
@@ -550,7 +559,7 @@ export function createGenerator(options: GeneratorOptions = {}): Generator {
       properties = { reason: "stock_count" };
     }
     return {
-      eventId: eventId(),
+      eventId: eventId(timeMs),
       userId: INVENTORY_USER,
       sessionId: `inv-${Math.floor(timeMs / 86_400_000)}`,
       eventType: "inventory_update",

@@ -248,3 +248,19 @@ Deno.test("parseExperiment() reads NAME:LIFT[:SHARE] and rejects what cannot be 
   assert.throws(() => parseExperiment("checkout:-1"), RangeError);
   assert.throws(() => parseExperiment("checkout:0.2:1"), RangeError);
 });
+
+Deno.test("the generator's event ids are UUIDv7s of the event time, and seeded runs repeat them", () => {
+  const a = createGenerator({ seed: 9, users: 5, products: 3 });
+  const b = createGenerator({ seed: 9, users: 5, products: 3 });
+  const t = Date.parse("2026-11-30T03:00:00.123Z");
+  for (let i = 0; i < 50; i++) {
+    const e = a.next(t + i);
+    assert.equal(e.eventId, b.next(t + i).eventId);
+    assert.match(
+      e.eventId,
+      /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
+    const ms = parseInt(e.eventId.replaceAll("-", "").slice(0, 12), 16);
+    assert.equal(ms, Date.parse(e.timestamp));
+  }
+});

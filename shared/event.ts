@@ -299,7 +299,16 @@ export function normalizeEvent(
     const v = value[key];
     if (v === undefined) continue;
     if (KNOWN_FIELDS.has(key)) e[key] = v;
-    else if (contract === "lenient") (extra ??= {})[key] = v;
+    else if (contract === "lenient") {
+      extra ??= {};
+      // An own "__proto__" key (JSON.parse makes one) stays a key, never a prototype.
+      Object.defineProperty(extra, key, {
+        value: v,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
   }
   if (contract === "strict") return { ok: true, event: e as Event };
   if (extra !== undefined) {

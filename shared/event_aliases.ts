@@ -54,6 +54,24 @@ export const DEVICE_TYPE_ALIASES: Readonly<Record<string, string>> = Object.free
   laptop: "desktop",
 });
 
+/**
+ * Fields that trackers often put inside `properties` (Segment-style `track(type, properties)`):
+ * when the top level lacks one, its value in `properties` (any spelling) is moved up.
+ */
+export const LIFTED_PROPERTIES: readonly string[] = Object.freeze([
+  "productId",
+  "category",
+  "price",
+  "quantity",
+  "orderId",
+  "searchQuery",
+  "pageUrl",
+  "referrer",
+  "rating",
+  "stock",
+]);
+const LIFTED: ReadonlySet<string> = new Set(LIFTED_PROPERTIES);
+
 const KNOWN_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 const KNOWN_DEVICES: ReadonlySet<string> = new Set(DEVICE_TYPES);
 
@@ -77,6 +95,7 @@ function deviceName(raw: string): string {
  * Returns `value` with aliases renamed to their contract fields. A contract field that is present
  * wins over its alias (a snake_case duplicate is dropped; any other alias is left as it is, an
  * unknown field). Top-level `country` and `region` become `location` when `location` is absent.
+ * A field of {@linkcode LIFTED_PROPERTIES} missing at the top level is moved up from `properties`.
  * Event type and device names are normalised (case, separators, aliases); a two-letter country
  * code is upper-cased. Anything that is not a plain object is returned as is, for the schema to
  * reject.
@@ -89,13 +108,14 @@ export function applyEventAliases(value: unknown): unknown {
     const v = input[key];
     const target = EVENT_FIELD_ALIASES[key];
     if (target === undefined) {
-      if (!(key in out)) out[key] = v;
-    } else if (!(target in input) && !(target in out)) {
+      if (!Object.hasOwn(out, key)) setOwn(out, key, v);
+    } else if (!Object.hasOwn(input, target) && !Object.hasOwn(out, target)) {
       out[target] = v;
     } else if (snake(target) !== key) {
-      out[key] = v;
+      setOwn(out, key, v);
     }
   }
+  liftProperties(out);
   if (typeof out.eventType === "string") out.eventType = eventTypeName(out.eventType);
   if (typeof out.deviceType === "string") out.deviceType = deviceName(out.deviceType);
   if (out.location === undefined && (out.country !== undefined || out.region !== undefined)) {
@@ -110,7 +130,7 @@ export function applyEventAliases(value: unknown): unknown {
   if (
     location !== null && typeof location === "object" && !Array.isArray(location) &&
     typeof (location as Record<string, unknown>).country === "string" &&
-    /^[a-z]{2}$/i.test((location as Record<string, string>).country!)
+    /^(?:[a-z][a-zA-Z]|[A-Z][a-z])$/.test((location as Record<string, string>).country!)
   ) {
     out.location = {
       ...location,
@@ -118,4 +138,35 @@ export function applyEventAliases(value: unknown): unknown {
     };
   }
   return out;
+}
+
+function liftProperties(out: Record<string, unknown>): void {
+  const props = out.properties;
+  if (props === null || typeof props !== "object" || Array.isArray(props)) return;
+  let rest: Record<string, unknown> | undefined;
+  for (const key of Object.keys(props)) {
+    const target = LIFTED.has(key) ? key : EVENT_FIELD_ALIASES[key];
+    if (target === undefined || !LIFTED.has(target) || out[target] !== undefined) continue;
+    rest ??= { ...props };
+    out[target] = rest[key];
+    delete rest[key];
+  }
+  if (rest !== undefined) out.properties = rest;
+}
+
+/**
+ * Sets an own property, even one named `__proto__` (which `JSON.parse` creates as an own key but
+ * plain assignment would turn into the object's prototype, making its fields look present).
+ */
+export function setOwn(o: Record<string, unknown>, key: string, v: unknown): void {
+  if (key === "__proto__") {
+    Object.defineProperty(o, key, {
+      value: v,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    o[key] = v;
+  }
 }

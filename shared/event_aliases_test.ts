@@ -60,3 +60,18 @@ Deno.test("applyEventAliases() normalises type, device and country spellings tra
     eventType: "search",
   });
 });
+
+Deno.test("applyEventAliases() moves a purchase's price and quantity up from properties", () => {
+  const out = applyEventAliases({
+    event_type: "purchase",
+    custom_properties: { price: 49.99, quantity: 2, search_query: "shoes", coupon: "X" },
+    quantity: 3,
+  });
+  assert.deepEqual(out, {
+    eventType: "purchase",
+    properties: { quantity: 2, coupon: "X" },
+    price: 49.99,
+    quantity: 3,
+    searchQuery: "shoes",
+  });
+});

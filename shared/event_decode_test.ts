@@ -131,3 +131,21 @@ Deno.test("printable() escapes NUL, control characters and lone surrogates, and 
   assert.equal(printable("ab😀", 3), "ab\\ud83d…");
   assert.ok(INPUT_LIMITS.maxDepth >= 8);
 });
+
+Deno.test("decodeEvent() keeps a __proto__ key a key: its fields never count as the event's", () => {
+  const inherited = decodeEvent(
+    JSON.parse(
+      '{"__proto__": {"userId": "x", "price": 5, "quantity": 1}, "eventType": "purchase", "timestamp": "2024-01-15T10:30:00Z"}',
+    ),
+  );
+  assert.equal(inherited.ok, false);
+  const kept = decodeEvent(
+    JSON.parse(
+      '{"__proto__": {"a": 1}, "userId": "u", "eventType": "page_view", "timestamp": "2024-01-15T10:30:00Z"}',
+    ),
+  );
+  assert.ok(kept.ok, kept.ok ? "" : kept.reason);
+  assert.equal(Object.getPrototypeOf(kept.event), Object.prototype);
+  assert.deepEqual(JSON.parse(JSON.stringify(kept.event.properties)), { ["__proto__"]: { a: 1 } });
+  assert.equal(kept.event.userId, "u");
+});

@@ -55,7 +55,17 @@ Deno.test("an injected traffic spike, a reject-rate spike and a bot are detected
           timestamp: new Date(start + 5 * MIN + i * 100).toISOString(),
         }),
     );
-    await flushAll(db.sql, [...events, ...spike, ...bot], { chunk: 700 });
+    // The inventory system's service account sending 200 stock counts within a minute: not a bot.
+    const feed: Event[] = Array.from({ length: 200 }, (_, i) =>
+      makeEvent({
+        eventType: "inventory_update",
+        userId: "svc-inventory",
+        productId: `p-${i % 40}`,
+        category: "toys",
+        stock: 100,
+        timestamp: new Date(start + 6 * MIN + i * 100).toISOString(),
+      }));
+    await flushAll(db.sql, [...events, ...spike, ...bot, ...feed], { chunk: 700 });
     // A flush where most of what arrived was invalid, at arrival minute 22.
     const rejects: RejectRow[] = Array.from({ length: 150 }, (_, i) => ({
       messageId: "m-bad",
@@ -93,6 +103,7 @@ Deno.test("an injected traffic spike, a reject-rate spike and a bot are detected
         assert.deepEqual(of("traffic:category:toys"), [["traffic_spike", 20]]);
         assert.deepEqual(of("rejects:rate"), [["reject_rate", 22]]);
         assert.deepEqual(of("user:u-bot"), [["bot_user", 5]]);
+        assert.deepEqual(of("user:svc-inventory"), []);
         assert.ok(rows.every((r) => r.reason.length > 0));
       },
     );

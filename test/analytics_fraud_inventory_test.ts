@@ -109,6 +109,15 @@ Deno.test("inventory follows counts and purchases by event time and alerts once 
         quantity,
         timestamp: at(m),
       });
+    const cancel = (m: number, quantity: number) =>
+      makeEvent({
+        eventType: "order_cancelled",
+        orderId: `o-${m}`,
+        productId: "p-9",
+        category: "toys",
+        quantity,
+        timestamp: at(m),
+      });
     const stock = async () => {
       const [r] = await db.sql<{ stock: number; low: boolean }[]>`
         select (stock_base - sold_after)::int as stock, low from inventory where product_id = 'p-9'`;
@@ -132,6 +141,14 @@ Deno.test("inventory follows counts and purchases by event time and alerts once 
     await flushAll(db.sql, [buy(6, 45)]); // below again: a second alert
     assert.deepEqual(await stock(), { stock: 5, low: true });
     assert.equal(await alerts(), 2);
+    // A cancelled order puts its units back; one older than the count changes nothing.
+    await flushAll(db.sql, [cancel(7, 4), cancel(4, 9)]);
+    assert.deepEqual(await stock(), { stock: 9, low: true });
+    // Sold down to 0 and cancelled back up: never below zero, recounted the same after a count.
+    await flushAll(db.sql, [buy(8, 9), cancel(9, 3)]);
+    assert.deepEqual(await stock(), { stock: 3, low: true });
+    await flushAll(db.sql, [count(7, 12)]); // a newer count: 12 − 9 + 3 after it
+    assert.deepEqual(await stock(), { stock: 6, low: true });
   } finally {
     await db.close();
   }

@@ -147,6 +147,8 @@ Deno.test("a publishable key cannot read, cannot ingest from an origin off its l
         assert.equal(ok.headers.get("access-control-allow-origin"), origin);
         assert.equal(ok.headers.get("access-control-allow-methods"), "POST");
         assert.equal(ok.headers.get("access-control-allow-headers"), "content-type");
+        // sendBeacon sends with credentials; the API has none to leak.
+        assert.equal(ok.headers.get("access-control-allow-credentials"), "true");
         assert.match(ok.headers.get("vary") ?? "", /origin/i);
       }
       // The CORS_ORIGINS allow-list does not widen a publishable key.

@@ -95,13 +95,29 @@ Deno.test({
       assert.equal(ok.code, 0, ok.stderr);
       assert.match(ok.stdout, /reconciled exactly/);
 
+      // A reject as the flush records it: the row, and the running total it adds to.
       await db.sql`insert into rejects (message_id, event_index, kind, reason, payload)
-        values ('m1', 0, 'invalid', 'bad', '{}')`;
+        values ('m1', 0, 'invalid', 'bad', '{"properties":{"runId":"run-b"}}')`;
+      await db.sql`insert into pipeline_totals (shard, kind, n) values (0, 'rejected', 1)`;
       const bad = await runReconcile(env, { ...empty, unique: 5, byType: { page_view: 5 } });
       assert.equal(bad.code, 1);
       assert.match(bad.stdout, /stored: expected 5, got 0 \(−5\)/);
       assert.match(bad.stdout, /byType\.page_view: expected 5, got 0/);
       assert.match(bad.stdout, /rejected: expected 0, got 1 \(\+1\)/);
+
+      // A ledger naming its run is compared with that run's rows only.
+      const run = (id: string) => ({
+        id,
+        startedAt: new Date(Date.now() - 60_000).toISOString(),
+        eventTimeFrom: null,
+        eventTimeTo: null,
+      });
+      const other = await runReconcile(env, { ...empty, run: run("run-a") });
+      assert.equal(other.code, 0, other.stdout);
+      assert.match(other.stdout, /reconciled exactly \(run run-a\)/);
+      const own = await runReconcile(env, { ...empty, run: run("run-b") });
+      assert.equal(own.code, 1, own.stdout);
+      assert.match(own.stdout, /rejected: expected 0, got 1 \(\+1\)/);
 
       const usage = await runReconcile(env, "not a ledger");
       assert.equal(usage.code, 2);

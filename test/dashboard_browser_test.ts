@@ -280,6 +280,66 @@ Deno.test({
         );
       });
 
+      await t.step("issue 19's dashboard defects stay fixed on a wide screen", async () => {
+        // One frame of data does not stretch a chart's time axis over years.
+        const span = await page.evaluate(async () => {
+          const { timeChart } = await import(["/assets", "charts.js"].join("/"));
+          const el = document.createElement("div");
+          el.style.width = "600px";
+          document.body.append(el);
+          const chart = timeChart(el);
+          chart.setData({
+            x: [Date.now() / 1000],
+            ys: [[null], [5]],
+            series: [{ label: "a", color: "#fff" }, { label: "b", color: "#000" }],
+          });
+          // uPlot sets its scales on the next frame.
+          for (let i = 0; i < 50 && el.dataset.xspan === undefined; i++) {
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          await new Promise((r) => setTimeout(r, 300));
+          const s = Number(el.dataset.xspan);
+          el.remove();
+          return s;
+        });
+        assert.ok(span > 0 && span <= 3600, `one frame spans ${span} s`);
+        // Order ids that share a prefix stay distinct in the fraud table.
+        const ids = await page.evaluate(async () => {
+          const { shortId } = await import(["/assets", "charts.js"].join("/"));
+          return ["o-5f3a9c2e-1001", "o-5f3a9c2e-1002", "o-1"].map(shortId);
+        });
+        assert.equal(new Set(ids).size, 3, String(ids));
+        assert.equal(ids[2], "o-1");
+        // The inventory panel's last column (reorder) is not hidden behind a scrollbar.
+        const inventory = await page.$eval(
+          "#inventory",
+          (t) => {
+            const wrap = (t as Dom).closest(".table-wrap");
+            return { scroll: wrap.scrollWidth, client: wrap.clientWidth };
+          },
+        );
+        assert.ok(
+          inventory.scroll <= inventory.client + 1,
+          `the inventory table is ${inventory.scroll}px in ${inventory.client}px`,
+        );
+        // No negative stock, cover or reorder quantity is shown.
+        const cells = await page.$$eval(
+          "#inventory tbody td.num",
+          (tds) => tds.map((td) => (td as Dom).textContent ?? ""),
+        );
+        assert.ok(cells.every((c) => !/^[-−]\d/.test(c)), String(cells));
+        // The lag value stays on one line.
+        const lag = await page.$eval("#kpi-lag", (el) => {
+          const d = el as Dom;
+          d.textContent = "12.3 min";
+          return {
+            h: d.getBoundingClientRect().height,
+            line: parseFloat((globalThis as Dom).getComputedStyle(d).lineHeight),
+          };
+        });
+        assert.ok(lag.h < lag.line * 1.5, `the lag value is ${lag.h}px high, a line ${lag.line}px`);
+      });
+
       await t.step("a phone-sized screen has no horizontal overflow", async () => {
         const phone = await browser.newPage({ width: 390, height: 844 });
         phone.on("pageerror", (err) => pageErrors.push(String(err)));
@@ -308,6 +368,37 @@ Deno.test({
         assert.ok(
           overflow.scroll <= overflow.view,
           `page is ${overflow.scroll}px wide in a ${overflow.view}px viewport: ${overflow.wide}`,
+        );
+        // The window selector is not cut off, and the product table does not scroll sideways.
+        const phoneLayout = await phone.evaluate(() => {
+          const select = document.getElementById("f-window") as Dom;
+          const r = select.getBoundingClientRect();
+          const text = select.options[select.selectedIndex].text;
+          const ctx = document.createElement("canvas").getContext("2d");
+          ctx.font = (globalThis as Dom).getComputedStyle(select).font;
+          const wrap = document.getElementById("top-products")!.closest(".table-wrap") as Dom;
+          return {
+            left: r.left,
+            right: r.right,
+            view: (globalThis as Dom).innerWidth,
+            textWidth: ctx.measureText(text).width,
+            selectWidth: r.width,
+            productsScroll: wrap.scrollWidth,
+            productsClient: wrap.clientWidth,
+          };
+        });
+        assert.ok(
+          phoneLayout.left >= 0 && phoneLayout.right <= phoneLayout.view,
+          JSON.stringify(phoneLayout),
+        );
+        // The selected window's label fits, with room for the arrow.
+        assert.ok(
+          phoneLayout.textWidth + 24 <= phoneLayout.selectWidth,
+          JSON.stringify(phoneLayout),
+        );
+        assert.ok(
+          phoneLayout.productsScroll <= phoneLayout.productsClient + 1,
+          JSON.stringify(phoneLayout),
         );
         // The first screen, as a phone shows it.
         await phone.screenshot({ path: new URL("dashboard-phone.png", SHOTS).pathname });

@@ -1,5 +1,6 @@
 /**
- * Dependencies flow one way: `shared/` ← `producer/`, `consumer/`, `api/`, `lake/` ← programs.
+ * Dependencies flow one way: `shared/` ← `producer/`, `consumer/`, `api/`, `lake/`, `client/` ←
+ * programs.
  * A library folder imports another folder only through `shared/mod.ts`; `shared/` imports no other
  * folder; no library imports `local/` (emulators), `test/` or `bench/`. Tests beside a file may use
  * the test helpers in `test/`.
@@ -7,7 +8,7 @@
 import assert from "node:assert/strict";
 
 const ROOT = new URL("..", import.meta.url);
-const LIBRARIES = ["shared", "consumer", "producer", "api", "lake"];
+const LIBRARIES = ["shared", "consumer", "producer", "api", "lake", "client"];
 
 async function* sourceFiles(dir: string): AsyncGenerator<string> {
   for await (const e of Deno.readDir(new URL(`${dir}/`, ROOT))) {

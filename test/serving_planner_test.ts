@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { registerAnalyticsRoutes } from "../api/routes/analytics/register.ts";
-import { type PlanOptions, planPieces } from "../api/routes/analytics/_planner.ts";
+import { maskHours, type PlanOptions, planPieces } from "../api/routes/analytics/_planner.ts";
 import { rollUp, rollUpDirty } from "../consumer/roll_up.ts";
 import type { Sql } from "../shared/mod.ts";
 import { flushAll, makeEvent, seededEvents } from "./analytics_fixtures.ts";
@@ -89,6 +89,23 @@ Deno.test("planPieces() reads days, hours and minutes only where they are clean"
     planPieces(day, day + 2 * H, "day", clean, { maxGrain: "minute" }).map((p) => p.rolled),
     [true],
   );
+});
+
+Deno.test("maskHours() regroups hour pieces by UTC day as 24-bit masks", () => {
+  const day = Date.UTC(2026, 10, 20);
+  const piece = (grain: "hour" | "minute", a: number, b: number) => ({
+    grain,
+    from: new Date(day + a * H),
+    to: new Date(day + b * H),
+    rolled: false,
+  });
+  const out = maskHours([piece("hour", 21, 26), piece("minute", 26, 27), piece("hour", 27, 28)]);
+  assert.deepEqual(out, [
+    { day: new Date(day), mask: 0b111 << 21 },
+    { day: new Date(day + 24 * H), mask: 0b11 },
+    piece("minute", 26, 27),
+    { day: new Date(day + 24 * H), mask: 1 << 3 },
+  ]);
 });
 
 Deno.test("analytics answers equal a recount from raw events whichever table the planner reads", async (t) => {

@@ -4,6 +4,11 @@
  * the key in the query string is what lets the preflight name the key's own origins (and refuse
  * every other origin with 403). Requests without a publishable key go to `fallback` (the
  * `CORS_ORIGINS` allow-list).
+ *
+ * `Access-Control-Allow-Credentials: true` is there for `navigator.sendBeacon`, which always sends
+ * in credentials mode "include": without it a browser drops a cross-origin beacon after its
+ * preflight, while `sendBeacon()` has already returned true. The API uses no cookies or other
+ * ambient credentials (the key in the URL is the credential), so allowing them grants nothing.
  */
 import type { MiddlewareHandler } from "hono";
 import type { ApiKeyRecord, KeyStore } from "../api_keys.ts";
@@ -51,11 +56,13 @@ export function publishableCors(options: PublishableCorsOptions): MiddlewareHand
         "access-control-allow-origin": origin,
         "access-control-allow-methods": "POST",
         "access-control-allow-headers": "content-type",
+        "access-control-allow-credentials": "true",
         "access-control-max-age": maxAge,
       });
     }
     if (allowed) {
       c.header("access-control-allow-origin", origin);
+      c.header("access-control-allow-credentials", "true");
       c.header("access-control-expose-headers", "retry-after");
     }
     await next();

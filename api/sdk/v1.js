@@ -27,6 +27,9 @@
 /** The SDK's major version: the path it is served under (`/sdk/v1.js`). */
 export const VERSION = 1;
 
+/** The version of the event contract the tracker writes (the pipeline stores it with each event). */
+export const SCHEMA_VERSION = 1;
+
 /** Inactivity after which the next event starts a new session. */
 export const SESSION_TIMEOUT_MS = 30 * 60_000;
 
@@ -256,6 +259,7 @@ export function createTracker(options = {}) {
     /** @type {Record<string, unknown>} */
     const event = {
       eventId: uuidv7(t),
+      schemaVersion: SCHEMA_VERSION,
       eventType,
       userId: userId || anonymousId,
       sessionId: session(),

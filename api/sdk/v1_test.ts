@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { decodeEvent, EventSchema } from "../../shared/mod.ts";
+import { decodeEvent, EVENT_SCHEMA_VERSION, EventSchema } from "../../shared/mod.ts";
 import {
   backoffMs,
   createTracker,
   detectDeviceType,
   EVENT_FIELDS,
+  SCHEMA_VERSION,
   SESSION_TIMEOUT_MS,
   uuidv7,
 } from "./v1.js";
@@ -94,6 +95,7 @@ Deno.test("tracker events pass the API's event schema, contract fields lifted, t
 Deno.test("the tracker's contract field names are fields of the shared event schema", () => {
   const shape = Object.keys(EventSchema.shape);
   for (const f of EVENT_FIELDS) assert.ok(shape.includes(f), `"${f}" is not in the schema`);
+  assert.equal(SCHEMA_VERSION, EVENT_SCHEMA_VERSION);
 });
 
 Deno.test("the session id survives 29 minutes of quiet and renews after 30; the anonymous id persists across reloads", () => {
@@ -197,4 +199,23 @@ Deno.test("uuidv7 puts the time first and sets version and variant; device types
   assert.equal(ua("Mozilla/5.0 (Linux; Android 14; SM-X710) Safari/537.36"), "tablet");
   assert.equal(ua("Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari/537.36"), "mobile");
   assert.equal(ua("Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"), "desktop");
+});
+
+Deno.test("without a configured location the tracker's events are accepted, counted under an unknown country", () => {
+  const seen: Record<string, unknown>[] = [];
+  const { location: _location, ...rest } = base;
+  const t = createTracker({
+    ...rest,
+    storage: memoryStorage(),
+    onEvent: (e: Record<string, unknown>) => seen.push(e),
+  });
+  try {
+    t.page("https://shop.example/");
+    const decoded = decodeEvent(seen[0]);
+    assert.ok(decoded.ok, decoded.ok ? "" : decoded.reason);
+    assert.equal(seen[0]!.location, undefined);
+    assert.equal(decoded.event.location.country, "unknown");
+  } finally {
+    t.close();
+  }
 });

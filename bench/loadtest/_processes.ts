@@ -1,11 +1,15 @@
 /**
  * Child processes of a load test (fauxqs, consumers, producer, API) and what /proc says about
- * them. Private to the load test: the chaos work has its own `bench/local_processes.ts`; the two
- * are to be unified once both are merged.
- *
- * Every process started here is recorded in a `ProcessGroup`; `stopAll()` ends them all (SIGTERM,
- * then SIGKILL after a grace period), also when the run fails.
+ * them. Processes are started and stopped by the one supervisor, `bench/local_processes.ts`
+ * (registered there, killed with this process even on SIGKILL); a `ProcessGroup` only remembers
+ * which ones a run started, so `stopAll()` ends them all (SIGTERM, then SIGKILL after a grace
+ * period), also when the run fails.
  */
+import { freePort, type LocalProcess, runningProcesses, spawnDeno } from "../local_processes.ts";
+import { delay } from "../../shared/mod.ts";
+
+export { freePort };
+
 const ROOT = new URL("../../", import.meta.url);
 
 /** Path of a repository file, for `deno run`. */
@@ -13,18 +17,11 @@ export function repoPath(rel: string): string {
   return new URL(rel, ROOT).pathname;
 }
 
-/** A free loopback TCP port (bound, read, released). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 export interface Proc {
   name: string;
   pid: number;
-  child: Deno.ChildProcess;
+  /** The supervised process. */
+  process: LocalProcess;
   /** Resolves with the exit status. */
   status: Promise<Deno.CommandStatus>;
   /** Whether it has exited. */
@@ -46,77 +43,35 @@ export interface ProcessGroup {
   list(): Proc[];
 }
 
-const everyProc: Proc[] = [];
-
-/** SIGKILLs every process any group started that is still running (the last resort). */
+/** SIGKILLs every supervised process still running (the last resort); returns how many. */
 export function killEverything(): number {
-  let n = 0;
-  for (const p of everyProc) {
-    if (p.exited()) continue;
-    try {
-      p.child.kill("SIGKILL");
-      n++;
-    } catch { /* exited meanwhile */ }
-  }
-  return n;
+  const running = runningProcesses();
+  for (const p of running) p.kill("SIGKILL");
+  return running.length;
 }
 
 export function createProcessGroup(): ProcessGroup {
   const procs: Proc[] = [];
   const group: ProcessGroup = {
     deno(name, script, args, env, options = {}) {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", ...(options.denoFlags ?? []), script, ...args],
+      const process = spawnDeno(name, [script, ...args], {
         env,
-        stdin: "null",
-        stdout: options.captureStdout ? "piped" : options.logFile ? "piped" : "null",
-        stderr: options.logFile ? "piped" : "null",
-      }).spawn();
-      let done = false;
-      const status = child.status.then((s) => {
-        done = true;
-        return s;
+        ...(options.logFile ? { logFile: options.logFile } : {}),
+        ...(options.captureStdout ? { captureStdout: true } : {}),
+        ...(options.denoFlags ? { denoFlags: options.denoFlags } : {}),
       });
-      let stdout: Promise<string> | undefined;
-      if (options.captureStdout) stdout = new Response(child.stdout).text();
-      if (options.logFile) {
-        const file = Deno.openSync(options.logFile, { create: true, append: true });
-        const streams = [child.stderr];
-        if (!options.captureStdout) streams.push(child.stdout);
-        // Both streams append to one file; each pipe writes whole chunks.
-        let open = streams.length;
-        for (const s of streams) {
-          s.pipeTo(
-            new WritableStream({
-              write: (chunk) => {
-                file.writeSync(chunk);
-              },
-            }),
-          ).catch(() => {}).finally(() => {
-            if (--open === 0) file.close();
-          });
-        }
-      }
-      const proc = { name, pid: child.pid, child, status, exited: () => done, stdout };
+      const proc = {
+        name,
+        pid: process.pid,
+        process,
+        status: process.status,
+        exited: () => process.exited,
+        ...(options.captureStdout ? { stdout: process.stdout() } : {}),
+      };
       procs.push(proc);
-      everyProc.push(proc);
       return proc;
     },
-    async stop(p, graceMs = 30_000) {
-      if (!p.exited()) {
-        try {
-          p.child.kill("SIGTERM");
-        } catch { /* exited meanwhile */ }
-      }
-      const timer = setTimeout(() => {
-        try {
-          p.child.kill("SIGKILL");
-        } catch { /* exited */ }
-      }, graceMs);
-      const s = await p.status;
-      clearTimeout(timer);
-      return s;
-    },
+    stop: (p, graceMs = 30_000) => p.process.stop({ timeoutMs: graceMs }),
     async stopAll(graceMs = 30_000) {
       await Promise.all(procs.filter((p) => !p.exited()).map((p) => group.stop(p, graceMs)));
     },
@@ -135,7 +90,7 @@ export async function waitForPort(port: number, timeoutMs = 30_000, proc?: Proc)
       c.close();
       return;
     } catch {
-      await new Promise((r) => setTimeout(r, 100));
+      await delay(100);
     }
   }
   throw new Error(`Nothing listens on port ${port} after ${timeoutMs} ms`);
@@ -151,7 +106,7 @@ export async function waitForHttp(url: string, timeoutMs = 30_000, proc?: Proc):
       await r.body?.cancel();
       if (r.ok) return;
     } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 200));
+    await delay(200);
   }
   throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
 }

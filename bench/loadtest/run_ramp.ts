@@ -263,10 +263,8 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
     const sqsPort = freePort();
     const fauxqs = group.deno(
       "fauxqs",
-      repoPath("bench/loadtest/fauxqs_server.ts"),
-      [
-        String(sqsPort),
-      ],
+      repoPath("local/main.ts"),
+      ["--port", String(sqsPort)],
       {},
       { logFile: `${o.logDir}/fauxqs.log` },
     );

@@ -5,7 +5,9 @@
  * autocannon: warm (through the 1 s cache, `--connections` for `--duration` s) and cold (each
  * request with `Cache-Control: no-cache`, one connection, `--cold` requests). Prints, per
  * endpoint, warm requests/s, warm p95 and cold p95 (ms), plus the history size; one JSON object
- * with `--json`. Ranges end where the history ends, so a reused history is read the same way.
+ * with `--json`. Ranges end where the history ends, so a reused history is read the same way. As
+ * under live traffic, the last hour carries a roll-up mark (its reads come from the minute
+ * tables); `--all-rolled` leaves every hour clean instead.
  *
  *   flock /tmp/scalestream-bench.lock deno task bench:api --days 7 --json
  */
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     cold: { type: "string", default: "40" },
     only: { type: "string" },
     reload: { type: "boolean", default: false },
+    "all-rolled": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
 });
@@ -90,6 +93,12 @@ const [eventsRow] = await sql<{ n: number; bytes: number }[]>`
      where c.relnamespace = current_schema()::regnamespace and c.relname like 'events%') as bytes
   from events`;
 await admin.end();
+// Live traffic keeps the current hour marked: its minutes are read from agg_minute_dims.
+const lastHour = new Date(Math.floor((meta.endMs - 1) / 3_600_000) * 3_600_000);
+if (!values["all-rolled"]) {
+  await sql`insert into rollup_dirty (hour, batch_id) values (${lastHour}, -1)
+    on conflict do nothing`;
+}
 
 // The API in a child process.
 const child = new Deno.Command(Deno.execPath(), {
@@ -181,6 +190,7 @@ try {
 } finally {
   child.kill("SIGTERM");
   await child.status;
+  await sql`delete from rollup_dirty where batch_id = -1`;
   await sql.end({ timeout: 2 });
 }
 
@@ -191,7 +201,13 @@ const report = {
   date: new Date().toISOString(),
   command: `deno task bench:api ${Deno.args.join(" ")}`.trim(),
   uptime: load,
-  settings: { connections, durationS, coldRequests, coldConnections: 1 },
+  settings: {
+    connections,
+    durationS,
+    coldRequests,
+    coldConnections: 1,
+    lastHourMarked: !values["all-rolled"],
+  },
   history: {
     schema,
     days,

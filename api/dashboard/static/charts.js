@@ -39,6 +39,16 @@ export function compact(v) {
 }
 
 /**
+ * An identifier short enough for a table cell, keeping the end where ids differ: order ids share
+ * their prefix (`o-<run>-1`, `o-<run>-2`), so the first characters would be the same on every row.
+ * @param {unknown} id
+ */
+export function shortId(id) {
+  const s = String(id ?? "");
+  return s.length <= 12 ? s : `…${s.slice(-10)}`;
+}
+
+/**
  * @typedef {{ label: string, color: string, fill?: boolean, dash?: number[] }} SeriesDef
  * @typedef {{ x: number[], ys: (number | null)[][], series: SeriesDef[] }} ChartData
  */
@@ -100,11 +110,19 @@ export function timeChart(el, options = {}) {
     ];
     /** @type {Record<string, any>} */
     const scales = {
-      // One point alone would make uPlot span years; show the minute before it instead.
+      // One point alone would make uPlot span years (it widens a zero-width time range to
+      // 86400 / ms seconds before asking this function, so min and max arrive apart): when the
+      // data holds one instant, show the minute before it instead.
       x: {
         time: true,
-        range: (/** @type {any} */ _u, /** @type {number} */ min, /** @type {number} */ max) =>
-          min === max ? [min - 60, max + 1] : [min, max],
+        range: (/** @type {any} */ u, /** @type {number} */ min, /** @type {number} */ max) => {
+          /** @type {number[]} */
+          const xs = u.data[0] ?? [];
+          const first = xs[0];
+          return first !== undefined && first === xs[xs.length - 1]
+            ? [first - 60, first + 1]
+            : [min, max];
+        },
       },
       y: { range: nonNegative },
     };
@@ -129,6 +147,14 @@ export function timeChart(el, options = {}) {
         scales,
         cursor: { points: { size: 7 } },
         legend: { live: true },
+        hooks: {
+          // The time span the x axis shows, in seconds: tests check one frame does not span years.
+          setScale: [
+            (/** @type {any} */ u, /** @type {string} */ k) => {
+              if (k === "x") el.dataset.xspan = String(u.scales.x.max - u.scales.x.min);
+            },
+          ],
+        },
       },
       [d.x, ...d.ys],
       el,

@@ -6,7 +6,7 @@
  * screen can be bookmarked. All data access is in api_client.js.
  */
 import { ApiError, createApiClient, storeApiKey, takeApiKey, WINDOW_S } from "./api_client.js";
-import { compact, PALETTE, timeChart } from "./charts.js";
+import { compact, PALETTE, shortId, timeChart } from "./charts.js";
 
 const REFRESH_MS = 5000;
 const LIVE_POINTS = 300;
@@ -371,7 +371,7 @@ function drawProducts(products) {
         "tr",
         { "data-category": p.category },
         h("td", { class: "mono" }, p.productId),
-        h("td", {}, p.category),
+        h("td", { class: "hide-sm" }, p.category),
         h("td", { class: "num" }, compact(p.views)),
         h("td", { class: "num" }, compact(p.units)),
         barCell(money(p.revenue), p.revenue / max),
@@ -412,7 +412,7 @@ function drawFraud(alerts) {
         "tr",
         {},
         h("td", { class: "mono" }, clock(Date.parse(a.eventTime))),
-        h("td", { class: "mono hide-sm", title: a.orderId }, String(a.orderId).slice(0, 8)),
+        h("td", { class: "mono hide-sm", title: a.orderId }, shortId(a.orderId)),
         h("td", { class: "num" }, money(a.amount)),
         h(
           "td",
@@ -442,10 +442,19 @@ function drawInventory(products) {
         "tr",
         {},
         h("td", { class: "mono", title: p.category ?? "" }, p.productId),
-        h("td", { class: `num ${p.stock <= 0 ? "bad-text" : "warn-text"}` }, compact(p.stock)),
-        h("td", { class: "num" }, compact(p.unitsSold24h)),
-        h("td", { class: "num" }, p.daysOfCover === null ? "–" : `${p.daysOfCover} d`),
-        h("td", { class: "num" }, compact(p.reorderQuantity)),
+        // Stock sold beyond the last count shows as 0 (out of stock), never as a negative count.
+        h(
+          "td",
+          { class: `num ${p.stock <= 0 ? "bad-text" : "warn-text"}` },
+          compact(Math.max(0, p.stock)),
+        ),
+        h("td", { class: "num hide-narrow" }, compact(p.unitsSold24h)),
+        h(
+          "td",
+          { class: "num" },
+          p.daysOfCover === null ? "–" : `${Math.max(0, p.daysOfCover)} d`,
+        ),
+        h("td", { class: "num" }, compact(Math.max(0, p.reorderQuantity ?? 0))),
       )
     ),
     5,
