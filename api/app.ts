@@ -24,7 +24,7 @@ import {
 import { createEventIngestor, type EventIngestor } from "./event_ingestor.ts";
 import { createLivePoller, type LivePoller } from "./live_poller.ts";
 import { createDefaultViewReader } from "./live_view.ts";
-import { createResponseCache, type ResponseCache } from "./response_cache.ts";
+import { createResponseCache, respond, type ResponseCache } from "./response_cache.ts";
 import {
   apiKeyAuth,
   type AuthVariables,
@@ -228,7 +228,10 @@ export function createApp(deps: AppDeps): ApiApp {
     return c.json(await eventStatus(c.req.valid("param"), deps), 200);
   });
   app.openapi(pipelineStatusRoute, async (c) => c.json(await pipelineStatus({}, statusDeps), 200));
-  app.openapi(pipelineTotalsRoute, async (c) => c.json(await pipelineTotals(deps), 200));
+  app.openapi(
+    pipelineTotalsRoute,
+    (c) => respond(c, cache, "/v1/pipeline/totals", {}, () => pipelineTotals(deps)) as never,
+  );
   app.openapi(liveStreamRoute, (c) => liveStream(c, { poller: live, view }) as never);
 
   registerAnalyticsRoutes(app, { sql: deps.sql, cache });

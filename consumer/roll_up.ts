@@ -174,8 +174,11 @@ async function rollUpOnce(sql: Sql, per: number): Promise<RollUpResult> {
     await tx`delete from active_user_day where bucket = any(${d}::timestamptz[])`;
     await tx`
       insert into active_user_day
-      select distinct x.day, m.user_id, m.device_type, m.country, m.region, m.segment
-      ${inDays("active_user_hour")}`;
+        (bucket, user_id, device_type, country, region, segment, hours)
+      select x.day, m.user_id, m.device_type, m.country, m.region, m.segment,
+             bit_or(1 << extract(hour from m.bucket at time zone 'UTC')::int)
+      ${inDays("active_user_hour")}
+      group by 1, 2, 3, 4, 5, 6`;
     await tx`delete from active_count_day where bucket = any(${d}::timestamptz[])`;
     await tx`
       insert into active_count_day

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { registerAnalyticsRoutes } from "../api/routes/analytics/register.ts";
-import { type PlanOptions, planPieces } from "../api/routes/analytics/_planner.ts";
+import { maskHours, type PlanOptions, planPieces } from "../api/routes/analytics/_planner.ts";
 import { rollUp, rollUpDirty } from "../consumer/roll_up.ts";
 import type { Sql } from "../shared/mod.ts";
 import { flushAll, makeEvent, seededEvents } from "./analytics_fixtures.ts";
@@ -91,6 +91,23 @@ Deno.test("planPieces() reads days, hours and minutes only where they are clean"
   );
 });
 
+Deno.test("maskHours() regroups hour pieces by UTC day as 24-bit masks", () => {
+  const day = Date.UTC(2026, 10, 20);
+  const piece = (grain: "hour" | "minute", a: number, b: number) => ({
+    grain,
+    from: new Date(day + a * H),
+    to: new Date(day + b * H),
+    rolled: false,
+  });
+  const out = maskHours([piece("hour", 21, 26), piece("minute", 26, 27), piece("hour", 27, 28)]);
+  assert.deepEqual(out, [
+    { day: new Date(day), mask: 0b111 << 21 },
+    { day: new Date(day + 24 * H), mask: 0b11 },
+    piece("minute", 26, 27),
+    { day: new Date(day + 24 * H), mask: 1 << 3 },
+  ]);
+});
+
 Deno.test("analytics answers equal a recount from raw events whichever table the planner reads", async (t) => {
   const db = await createTestDb();
   try {
@@ -150,7 +167,9 @@ Deno.test("analytics answers equal a recount from raw events whichever table the
         const rawUsers = await db.sql<{ bucket: Date; n: number }[]>`
           select date_bin(${iv}::interval, event_time, timestamptz 'epoch') as bucket,
                  count(distinct user_id)::int as n
-          from events where event_time >= ${from} and event_time < ${to} group by 1 order by 1`;
+          from events where event_time >= ${from} and event_time < ${to}
+            and event_type <> 'inventory_update' -- shoppers only: the stock system is no user
+          group by 1 order by 1`;
         assert.deepEqual(
           users.buckets,
           rawUsers.map((x) => ({ bucket: x.bucket.toISOString(), users: x.n })),
@@ -158,12 +177,13 @@ Deno.test("analytics answers equal a recount from raw events whichever table the
         );
         const [all] = await db.sql<{ n: number }[]>`
           select count(distinct user_id)::int as n from events
-          where event_time >= ${from} and event_time < ${to}`;
+          where event_time >= ${from} and event_time < ${to} and event_type <> 'inventory_update'`;
         assert.equal(users.distinctUsers, all!.n, r);
         const geo = await get(`/v1/metrics/geo?${r}`);
         const rawGeo = await db.sql<{ country: string; region: string; n: number; u: number }[]>`
-          select country, region, count(*)::int as n, count(distinct user_id)::int as u from events
-          where event_time >= ${from} and event_time < ${to} group by 1, 2`;
+          select country, region, count(*)::int as n,
+                 count(distinct user_id) filter (where event_type <> 'inventory_update')::int as u
+          from events where event_time >= ${from} and event_time < ${to} group by 1, 2`;
         assert.equal(geo.regions.length, rawGeo.length, r);
         for (const g of rawGeo) {
           const x = geo.regions.find((y: { country: string; region: string }) =>

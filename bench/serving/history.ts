@@ -168,7 +168,11 @@ export async function loadHistory(
     const r = await rollUpDirty({ sql: deps.sql }, { maxTransactions: 10 });
     if (r.hours === 0 && !r.busy) break;
   }
-  await deps.sql`analyze`;
+  // This schema's tables only: a bare ANALYZE would visit every schema of the database.
+  const tables = await deps.sql<{ name: string }[]>`
+    select relname as name from pg_class
+    where relnamespace = current_schema()::regnamespace and relkind in ('r', 'p')`;
+  for (const t of tables) await deps.sql`analyze ${deps.sql(t.name)}`;
   return {
     days: options.days,
     perMinute,

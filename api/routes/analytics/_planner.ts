@@ -115,12 +115,37 @@ export async function withPlan<T>(
   }) as T;
 }
 
-/** Tables of one family by grain; `rolledMinute` is read for a clean hour's minutes when set. */
+/**
+ * Tables of one family by grain; `rolledMinute` is read for a clean hour's minutes when set. With
+ * `dayHours`, the day table has an `hours` mask (bit h = hour h UTC, migration 0041) and clean hours
+ * are read from their day's rows (`hours & mask <> 0`): one row per user and day, not per hour.
+ */
 export interface Family {
   minute: string;
   rolledMinute?: string;
   hour: string;
   day: string;
+  dayHours?: boolean;
+}
+
+/** Hour pieces regrouped by UTC day, as (day start, 24-bit mask of the hours); the rest as is. */
+export function maskHours(pieces: readonly Piece[]): (Piece | { day: Date; mask: number })[] {
+  const H = GRAIN_MS.hour, D = GRAIN_MS.day;
+  const out: (Piece | { day: Date; mask: number })[] = [];
+  for (const p of pieces) {
+    if (p.grain !== "hour") {
+      out.push(p);
+      continue;
+    }
+    for (let t = p.from.getTime(); t < p.to.getTime(); t += H) {
+      const day = t - (t % D);
+      const last = out[out.length - 1];
+      const bit = 1 << ((t - day) / H);
+      if (last && "mask" in last && last.day.getTime() === day) last.mask |= bit;
+      else out.push({ day: new Date(day), mask: bit });
+    }
+  }
+  return out;
 }
 
 /**
@@ -134,7 +159,11 @@ export function unionOf(
   cols: Fragment,
   and: Fragment = sql``,
 ): Fragment {
-  const arms = pieces.map((p) => {
+  const arms = (family.dayHours ? maskHours(pieces) : pieces).map((p) => {
+    if ("mask" in p) {
+      return sql`select ${cols} from ${sql(family.day)}
+        where bucket = ${p.day} and hours & ${p.mask} <> 0 ${and}`;
+    }
     const table = p.grain === "minute"
       ? (p.rolled && family.rolledMinute ? family.rolledMinute : family.minute)
       : family[p.grain];

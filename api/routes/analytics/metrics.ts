@@ -127,6 +127,7 @@ const PRESENCE_FAMILY: Family = {
   minute: "active_user_minute",
   hour: "active_user_hour",
   day: "active_user_day",
+  dayHours: true,
 };
 
 function dimsWhere(sql: Sql, f: F) {
