@@ -6,7 +6,7 @@
  *
  * Each case has its own fresh schema and keeps flushing new events into it (so tables grow as in
  * production); every iteration stores 5,000 new events. Per-stage times: `deno run -A
- * bench/analytics_flush_measure.ts`; end to end through fauxqs: `bench/consumer_throughput.ts`.
+ * bench/analytics_flush_measure.ts`; end to end through fauxqs: `bench/drain.ts (`deno task bench:drain`)`.
  */
 import { analyticsStages, flushEvents, type FlushStage } from "../consumer/mod.ts";
 import { createGenerator } from "../producer/mod.ts";

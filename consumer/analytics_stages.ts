@@ -4,8 +4,8 @@
  */
 import { type Config, ConfigError, getLogger, type Sql } from "../shared/mod.ts";
 import type { FlushStage } from "./flush_events.ts";
-import { windowsStage } from "./stage_windows.ts";
-import { type OrderDimsHandoff, ordersStage } from "./stage_orders.ts";
+import { ordersStage } from "./stage_orders.ts";
+import { botsStage } from "./stage_bots.ts";
 import { sessionsStage, sweepSessions } from "./stage_sessions.ts";
 import { featuresStage } from "./stage_features.ts";
 import { fraudStage } from "./stage_fraud.ts";
@@ -34,17 +34,16 @@ export type AnalyticsConfig = Pick<
 >;
 
 /**
- * The enabled analytics stages (`ANALYTICS_STAGES`, default all), in this order:
- * 1. features — its `user_features` write takes a row lock per user of the flush (in user order,
- *    held to commit): flushes sharing a user serialise from here, others do not wait at all;
+ * The enabled derived stages (`ANALYTICS_STAGES`, default all), run by the derived worker
+ * (consumer/derived.ts) over committed core batches, in this order:
+ * 1. features — its `user_features` write takes a row lock per user of the batch (in user order,
+ *    held to commit): batches sharing a user serialise from here, others do not wait at all;
  * 2. sessions — relies on those locks (without features it takes bucketed advisory locks itself);
  * 3. fraud — reads the user features written just before;
- * 4. inventory, orders, windows — the rows every flush in the same minute shares (products,
- *    per-minute aggregates) come last, so a concurrent flush waits for them only for the short
- *    tail of this one (`flushEvents` writes `agg_minute` after the stages for the same reason).
- *    Orders hand their `agg_minute_dims` columns to windows: one sorted statement per table.
+ * 4. inventory, orders, bots — rows shared by many batches (products, minute rows) come last.
  * Every stage writes its rows in key order and the order of stages is fixed, so concurrent
- * flushes lock rows in one global order (no deadlocks).
+ * workers lock rows in one global order (no deadlocks). The windowed counters ("windows") are not
+ * a stage any more: the core flush keeps them (consumer/flush_events.ts).
  */
 export function analyticsStages(config: AnalyticsConfig): FlushStage[] {
   const on = new Set(config.analyticsStages);
@@ -83,16 +82,8 @@ export function analyticsStages(config: AnalyticsConfig): FlushStage[] {
   if (on.has("inventory")) {
     add("inventory", inventoryStage({ alertThreshold: config.inventoryAlertThreshold }));
   }
-  const handoff: OrderDimsHandoff | undefined = on.has("orders") && on.has("windows")
-    ? new WeakMap()
-    : undefined;
-  if (on.has("orders")) add("orders", ordersStage({ handoff }));
-  if (on.has("windows")) {
-    add(
-      "windows",
-      windowsStage({ botEventsPerMinute: config.botEventsPerMinute, orderDims: handoff }),
-    );
-  }
+  if (on.has("orders")) add("orders", ordersStage({}));
+  if (on.has("windows")) add("bots", botsStage({ botEventsPerMinute: config.botEventsPerMinute }));
   return stages;
 }
 

@@ -15,6 +15,7 @@ import { type Consumer, createConsumer } from "./consumer.ts";
 import { startConsumerMetrics } from "./metrics.ts";
 import { createEnricher } from "./enrich.ts";
 import { analyticsStages, startAnalyticsJobs } from "./analytics_stages.ts";
+import { registerDerivedMetrics, startDerivedWorker } from "./derived.ts";
 import { createAlertDispatcher } from "./alert_dispatcher.ts";
 import { type MaintenanceLeader, startMaintenanceLeader } from "./maintenance_leader.ts";
 import { type MaintenanceReport, runMaintenance } from "./run_maintenance.ts";
@@ -86,9 +87,14 @@ export function createConsumerRuntime(deps: {
     workerId: deps.workerId,
     now,
     enricher,
-    onFlush: metrics.onFlush,
-    stages: analyticsStages(config),
+    onFlush: (result, info) => {
+      metrics.onFlush(result, info);
+      derived.submit(result);
+    },
   });
+  // Derived state off the outbox: this process's batches on the fast path, anyone's orphans by sweep.
+  const derived = startDerivedWorker({ sql }, { stages: analyticsStages(config), now });
+  registerDerivedMetrics(metrics.registry, derived);
   const analyticsJobs = startAnalyticsJobs({ sql, now }, config);
   const alerts = createAlertDispatcher({ sql }, {
     webhooks: {
@@ -127,6 +133,7 @@ export function createConsumerRuntime(deps: {
       const boundMs = config.shutdownDeadlineMs + COMPANIONS_GRACE_MS;
       // Companions stop beside the drain, all under one bound: each may wait on the database.
       const companions = Promise.all([
+        derived.stop(),
         analyticsJobs.stop(),
         alerts.stop(),
         (async () => {

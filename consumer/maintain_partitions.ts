@@ -21,6 +21,7 @@ export interface MaintainResult {
 
 const DAY_MS = 86_400_000;
 const PARTITION = /^events_p(\d{4})(\d{2})(\d{2})$/;
+const GENERATION = /^event_ids_g(\d+)$/;
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** Creates future partitions and drops expired ones; safe to run from several processes. */
@@ -62,6 +63,22 @@ export async function maintainPartitions(
       await tx`select pg_advisory_xact_lock(hashtext('scalestream.ensure_event_partitions'))`;
       await tx.unsafe(`drop table if exists "${name}"`);
     });
+    dropped.push(name);
+  }
+  // The dedupe horizon (event_ids): generations of 7 days of the database clock, the current and
+  // the previous one kept (7 to 14 days, at least the raw retention), the next one made ahead.
+  const [g] = await sql<{ made: number; gen: number }[]>`
+    select ensure_dedupe_generations() as made, dedupe_generation(now()) as gen`;
+  created += Number(g?.made ?? 0);
+  const gens = await sql<{ name: string }[]>`
+    select c.relname as name from pg_inherits i
+    join pg_class c on c.oid = i.inhrelid
+    join pg_class p on p.oid = i.inhparent
+    where p.relname = 'event_ids' and p.relnamespace = current_schema()::regnamespace`;
+  for (const { name } of gens) {
+    const m = GENERATION.exec(name);
+    if (!m || Number(m[1]) >= g!.gen - 1) continue;
+    await sql.unsafe(`drop table if exists "${name}"`);
     dropped.push(name);
   }
   return { created, dropped: dropped.sort() };

@@ -25,6 +25,20 @@ export {
   preAggregate,
 } from "./flush_events.ts";
 export {
+  deriveAll,
+  deriveBatch,
+  DERIVED_TABLES,
+  derivedLagMs,
+  type DerivedOptions,
+  type DerivedWorker,
+  loadBatches,
+  rebuildDerived,
+  rowToEvent,
+  startDerivedWorker,
+  sweepDerived,
+} from "./derived.ts";
+export { computeCounters, countsAsShopper } from "./core_counters.ts";
+export {
   type AnalyticsConfig,
   analyticsStages,
   runAnalyticsJobs,

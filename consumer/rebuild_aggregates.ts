@@ -2,8 +2,8 @@
  * The batch layer: recomputes the per-minute aggregates of a time range from the raw events
  * (backfill, reprocessing after a fix). One transaction: the range's rows of `agg_minute`,
  * `agg_minute_dims`, `agg_geo_minute`, `agg_product_minute` and `active_user_minute` are deleted and
- * rebuilt with set-based `insert … select … group by`. Segments come from `user_features` (the
- * segment the stream recorded for the user); order and cancellation columns follow the streaming
+ * rebuilt with set-based `insert … select … group by`. Segments are the ones the flush stored with each
+ * event (`user_features` for rows stored before it did); order and cancellation columns follow the streaming
  * rule (an order belongs to its earliest line; it is cancelled when an `order_cancelled` for it is
  * stored). Run it for ranges the consumers are not writing to, or pause them: a flush committing
  * into the range during a rebuild is kept only if it commits after the rebuild.
@@ -54,8 +54,10 @@ export async function rebuildAggregates(
     }
     const rows: Record<string, number> = {};
     const ev = tx`
-      select e.*, date_trunc('minute', e.event_time) as bucket,
-        coalesce(f.segment, 'unknown') as segment,
+      select e.event_id, e.event_time, e.event_type, e.user_id, e.product_id, e.category,
+        e.price_cents, e.quantity, e.device_type, e.country, e.region, e.order_id,
+        date_trunc('minute', e.event_time) as bucket,
+        coalesce(e.segment, f.segment, 'unknown') as segment,
         case when e.event_type = 'purchase' then coalesce(e.price_cents, 0) * coalesce(e.quantity, 1)
              else 0 end as revenue
       from events e left join user_features f using (user_id)
@@ -120,10 +122,11 @@ export async function rebuildAggregates(
       where product_id is not null and event_type in ('product_click', 'add_to_cart', 'purchase')
       group by 1, 2`).count;
     rows.active_user_minute = (await tx`
-      insert into active_user_minute (bucket, user_id, device_type, country, region, segment, events)
-      select distinct on (bucket, user_id) bucket, user_id, device_type, country, region, segment,
-             count(*) over (partition by bucket, user_id)
-      from (${ev}) e order by bucket, user_id, event_time, event_id`).count;
+      insert into active_user_minute (bucket, user_id, country, region, device_type, segment, events)
+      select distinct on (bucket, user_id, country, region) bucket, user_id, country, region,
+             device_type, segment, count(*) over (partition by bucket, user_id, country, region)
+      from (${ev}) e where event_type <> 'inventory_update'
+      order by bucket, user_id, country, region, event_time, event_id`).count;
     await addRangeToTotals(tx, from, to, 1);
     // Every rebuilt hour is rolled again from its new minutes.
     await tx`

@@ -38,6 +38,8 @@ export const KEPT_TABLES: Readonly<Record<string, string>> = {
   api_keys: "a handful of keys; revoked keys stay for the record",
   schema_migrations: "one row per migration",
   lake_state: "one row: the export watermark",
+  event_ids: "the dedupe horizon: generations of 7 days, dropped whole past the previous one",
+  core_batches: "the outbox: each row is deleted by the derived stage that consumes it",
   pipeline_totals:
     "running totals: at most 64 shards × kinds (event types, reject kinds, duplicates)",
   rollup_dirty: "marks of hours to roll: the roll-up job deletes each mark it has rolled",

@@ -5,7 +5,7 @@
  * one closed minute at a time: a minute whose z-score against the baseline before it reaches the
  * threshold is a spike (or a drop, below minus the threshold). The standard deviation has a Poisson
  * floor (√mean, at least 1) so a flat warm-up cannot turn noise into alerts. Reject-rate spikes come
- * from `ingest_stats`. Bot-like users are detected in the flush (see stage_windows.ts). One runner
+ * from `ingest_stats`. Bot-like users are reported by the derived stage (stage_bots.ts). One runner
  * at a time (advisory lock); anomalies and their alerts are written in one transaction.
  */
 import type { Sql, Tx } from "../shared/mod.ts";

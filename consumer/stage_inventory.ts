@@ -75,10 +75,14 @@ export function inventoryStage(options: InventoryOptions): FlushStage {
         update inventory i set sold_after = coalesce((
           select sum(coalesce(e.quantity, 1)) from events e
           where e.event_type = 'purchase' and e.product_id = i.product_id
-            and e.event_time > i.stock_at), 0) - coalesce((
+            and e.event_time > i.stock_at
+            -- Batches still in the outbox are not derived yet: each adds its own units when it
+            -- is (after this row's lock, which the upsert above holds from here to commit).
+            and e.batch_id not in (select batch_id from core_batches)), 0) - coalesce((
           select sum(coalesce(e.quantity, 1)) from events e
           where e.event_type = 'order_cancelled' and e.product_id = i.product_id
-            and e.event_time > i.stock_at), 0)
+            and e.event_time > i.stock_at
+            and e.batch_id not in (select batch_id from core_batches)), 0)
         where i.product_id = any(${recounted}::text[])`;
     }
     const skip = new Set(recounted);

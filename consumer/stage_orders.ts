@@ -116,23 +116,39 @@ export function ordersStage(options: OrdersOptions = {}): FlushStage {
 
     if (purchases.size > 0) {
       const p = [...purchases.values()].sort((a, b) => cmp(a.orderId, b.orderId));
+      const ids = p.map((r) => r.orderId);
+      // The orders' rows before this batch, locked in key order: an earlier line moves its order.
+      const before = new Map(
+        (await tx<(OrderRow & { purchased_at: Date | null })[]>`
+          select order_id, bucket, category, device_type, country, segment, lines, revenue_cents,
+                 cancelled, purchased_at
+          from orders where order_id = any(${ids}::text[]) order by order_id for update`)
+          .map((r) => [r.order_id, r]),
+      );
       const rows = await tx<OrderRow[]>`
         insert into orders as o (order_id, user_id, bucket, category, device_type, country, segment,
                                  lines, units, revenue_cents, purchased_at)
-        select * from unnest(${p.map((r) => r.orderId)}::text[], ${p.map((r) => r.userId)}::text[],
+        select * from unnest(${ids}::text[], ${p.map((r) => r.userId)}::text[],
           ${p.map((r) => iso(r.bucket))}::timestamptz[], ${p.map((r) => r.category)}::text[],
           ${p.map((r) => r.device)}::text[], ${p.map((r) => r.country)}::text[],
           ${p.map((r) => r.segment)}::text[], ${p.map((r) => r.lines)}::int[],
           ${p.map((r) => r.units)}::bigint[], ${p.map((r) => r.revenue)}::bigint[],
           ${p.map((r) => iso(r.timeMs))}::timestamptz[])
         on conflict (order_id) do update set
-          user_id = coalesce(o.user_id, excluded.user_id),
-          bucket = coalesce(o.bucket, excluded.bucket),
-          category = coalesce(o.category, excluded.category),
-          device_type = coalesce(o.device_type, excluded.device_type),
-          country = coalesce(o.country, excluded.country),
-          segment = coalesce(o.segment, excluded.segment),
-          purchased_at = coalesce(o.purchased_at, excluded.purchased_at),
+          -- The order belongs to its earliest line (the rule rebuild follows too).
+          user_id = case when o.purchased_at is null or excluded.purchased_at < o.purchased_at
+                         then excluded.user_id else o.user_id end,
+          bucket = case when o.purchased_at is null or excluded.purchased_at < o.purchased_at
+                        then excluded.bucket else o.bucket end,
+          category = case when o.purchased_at is null or excluded.purchased_at < o.purchased_at
+                          then excluded.category else o.category end,
+          device_type = case when o.purchased_at is null or excluded.purchased_at < o.purchased_at
+                             then excluded.device_type else o.device_type end,
+          country = case when o.purchased_at is null or excluded.purchased_at < o.purchased_at
+                         then excluded.country else o.country end,
+          segment = case when o.purchased_at is null or excluded.purchased_at < o.purchased_at
+                         then excluded.segment else o.segment end,
+          purchased_at = least(o.purchased_at, excluded.purchased_at),
           lines = o.lines + excluded.lines,
           units = o.units + excluded.units,
           revenue_cents = o.revenue_cents + excluded.revenue_cents
@@ -140,15 +156,34 @@ export function ordersStage(options: OrdersOptions = {}): FlushStage {
                   cancelled`;
       for (const r of rows) {
         const mine = purchases.get(r.order_id)!;
-        const first = r.lines === mine.lines;
-        // More lines of an order counted before change nothing here: no row to touch (and lock).
-        if (!first && !r.cancelled) continue;
-        const d = delta(r);
-        if (first) d.orders++;
-        if (r.cancelled) {
-          // Cancelled before (some of) its lines arrived: these lines' revenue is cancelled too.
-          if (first) d.cancelledOrders++;
-          d.cancelledRevenue += mine.revenue;
+        const old = before.get(r.order_id);
+        if (old === undefined || old.lines === 0) {
+          // The order's first lines (possibly after its cancellation arrived).
+          const d = delta(r);
+          d.orders++;
+          if (r.cancelled) {
+            d.cancelledOrders++;
+            d.cancelledRevenue += r.revenue_cents;
+          }
+          continue;
+        }
+        const moved = old.bucket!.getTime() !== r.bucket!.getTime() ||
+          old.category !== r.category || old.device_type !== r.device_type ||
+          old.country !== r.country || old.segment !== r.segment;
+        if (moved) {
+          // An earlier line arrived late: the order leaves its old dimensions for this line's.
+          const from = delta(old), to = delta(r);
+          from.orders--;
+          to.orders++;
+          if (r.cancelled) {
+            from.cancelledOrders--;
+            from.cancelledRevenue -= old.revenue_cents;
+            to.cancelledOrders++;
+            to.cancelledRevenue += r.revenue_cents;
+          }
+        } else if (r.cancelled) {
+          // More lines of a cancelled order: their revenue is cancelled too.
+          delta(r).cancelledRevenue += mine.revenue;
         }
       }
     }
@@ -175,6 +210,15 @@ export function ordersStage(options: OrdersOptions = {}): FlushStage {
       options.handoff.set(inserted, [...deltas.values()]);
       return;
     }
+    // The hours whose minute rows change here (a cancellation or a moved order can touch an hour
+    // no new event of the batch is in) are rolled again (consumer/roll_up.ts reads the marks).
+    const hours = [...new Set([...deltas.values()].map((d) => d.bucket - (d.bucket % 3_600_000)))]
+      .sort((a, b) => a - b);
+    await tx`
+      insert into rollup_dirty (hour, batch_id)
+      select h, pg_current_xact_id()::text::bigint
+      from unnest(${hours.map(iso)}::timestamptz[]) as h
+      on conflict do nothing`;
     const d = [...deltas.values()].sort((a, b) =>
       a.bucket - b.bucket || cmp(a.category, b.category) || cmp(a.device, b.device) ||
       cmp(a.country, b.country) || cmp(a.segment, b.segment)

@@ -1,5 +1,5 @@
 /** Shared fixtures for the analytics tests: seeded events and flushing them through the stages. */
-import { type AcceptedEvent, flushEvents, type FlushStage } from "../consumer/mod.ts";
+import { type AcceptedEvent, deriveAll, flushEvents, type FlushStage } from "../consumer/mod.ts";
 import { analyticsStages } from "../consumer/analytics_stages.ts";
 import { createGenerator, type Generator } from "../producer/mod.ts";
 import type { Event, Sql } from "../shared/mod.ts";
@@ -35,7 +35,10 @@ export function seededEvents(
   return { events, generator };
 }
 
-/** Flushes events in chunks through the real flush with the analytics stages. */
+/**
+ * Flushes events in chunks through the real core flush, then derives every committed batch with
+ * the analytics stages through the outbox (`stages: []` skips the derived stage).
+ */
 export async function flushAll(
   sql: Sql,
   events: readonly Event[],
@@ -47,12 +50,15 @@ export async function flushAll(
       { events: accepted(events.slice(i, i + chunk)), rejects: [], messages: 1, workerId: "test" },
       {
         sql,
-        stages: options.stages ?? stages,
         segmentOf,
         ...(options.nowMs !== undefined ? { now: () => options.nowMs! } : {}),
       },
     );
   }
+  await deriveAll({ sql }, {
+    stages: options.stages ?? stages,
+    ...(options.nowMs !== undefined ? { now: () => options.nowMs! } : {}),
+  });
 }
 
 /** A hand-built valid event; fields override the defaults. */

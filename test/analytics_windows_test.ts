@@ -13,7 +13,7 @@ import {
   stages,
 } from "./analytics_fixtures.ts";
 import { createTestDb } from "./harness.ts";
-import { flushEvents } from "../consumer/mod.ts";
+import { flushEvents, rebuildAggregates } from "../consumer/mod.ts";
 
 const MIN = 60_000;
 const minute = (ms: number) => ms - (ms % MIN);
@@ -46,6 +46,7 @@ Deno.test("analytics windows equal metrics computed from the events, redelivery 
       r.units += e.quantity ?? 0;
       r.revenue += revenueCents(e);
       exp.set(k, r);
+      if (e.eventType === "inventory_update") continue; // the stock system, not a shopper
       let s = users.get(t);
       if (!s) users.set(t, s = new Set());
       s.add(e.userId);
@@ -71,14 +72,17 @@ Deno.test("analytics windows equal metrics computed from the events, redelivery 
     assert.deepEqual(got, exp);
 
     const au = await db.sql<{ bucket: Date; n: number }[]>`
-      select bucket, count(*)::int as n from active_user_minute group by bucket`;
+      select bucket, count(distinct user_id)::int as n from active_user_minute group by bucket`;
     assert.deepEqual(
       new Map(au.map((r) => [r.bucket.getTime(), r.n])),
       new Map([...users].map(([t, s]) => [t, s.size])),
     );
     const [d] = await db.sql<{ n: number }[]>`
       select count(distinct user_id)::int as n from active_user_minute`;
-    assert.equal(d!.n, new Set(events.map((e) => e.userId)).size);
+    assert.equal(
+      d!.n,
+      new Set(events.filter((e) => e.eventType !== "inventory_update").map((e) => e.userId)).size,
+    );
 
     // Orders: one per purchase; cancellations net out the revenue of orders that exist.
     const purchases = events.filter((e) => e.eventType === "purchase");
@@ -149,6 +153,56 @@ Deno.test("a cancellation arriving before its purchase still nets the revenue ou
              sum(cancelled_orders)::int as cancelled, sum(cancelled_revenue_cents)::bigint as cancelled_revenue
       from agg_minute_dims where event_type = 'purchase'`;
     assert.deepEqual(r, { revenue: 2800, orders: 2, cancelled: 1, cancelled_revenue: 2500 });
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("an order belongs to its earliest line whichever line arrives first, as rebuild says", async () => {
+  const db = await createTestDb();
+  try {
+    const m0 = minute(Date.now()) - 20 * MIN;
+    const line = (orderId: string, atMs: number, category: string, device: "mobile" | "desktop") =>
+      makeEvent({
+        eventType: "purchase",
+        orderId,
+        category,
+        deviceType: device,
+        price: 10,
+        quantity: 1,
+        timestamp: new Date(atMs).toISOString(),
+      });
+    const late = line("o-1", m0 + 3 * MIN, "books", "mobile");
+    const early = line("o-1", m0, "toys", "desktop");
+    const cancelledLate = line("o-2", m0 + 4 * MIN, "books", "mobile");
+    const cancelledEarly = line("o-2", m0 + MIN, "toys", "desktop");
+    const cancel = makeEvent({
+      eventType: "order_cancelled",
+      orderId: "o-2",
+      timestamp: new Date(m0 + 5 * MIN).toISOString(),
+    });
+    // The later lines (and the cancellation) are derived first, the earlier lines afterwards.
+    await flushAll(db.sql, [late, cancelledLate, cancel]);
+    await flushAll(db.sql, [early, cancelledEarly]);
+    const snapshot = async () =>
+      (await db.sql<{ k: string }[]>`
+        select bucket || '|' || category || '|' || device_type || '|' || orders || '|' ||
+               cancelled_orders || '|' || cancelled_revenue_cents as k
+        from agg_minute_dims
+        where event_type = 'purchase' and (orders <> 0 or cancelled_orders <> 0
+          or cancelled_revenue_cents <> 0)
+        order by 1`).map((r) => r.k);
+    const streamed = await snapshot();
+    const [o] = await db.sql<{ orders: number; cancelled: number; cr: number }[]>`
+      select sum(orders)::int as orders, sum(cancelled_orders)::int as cancelled,
+             sum(cancelled_revenue_cents)::int as cr from agg_minute_dims`;
+    assert.deepEqual(o, { orders: 2, cancelled: 1, cr: 2000 });
+    const [at] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from agg_minute_dims
+      where orders = 1 and category = 'toys' and device_type = 'desktop'`;
+    assert.equal(at!.n, 2, "both orders sit at their earliest line's dimensions");
+    await rebuildAggregates({ from: m0 - MIN, to: m0 + 10 * MIN }, { sql: db.sql });
+    assert.deepEqual(await snapshot(), streamed);
   } finally {
     await db.close();
   }

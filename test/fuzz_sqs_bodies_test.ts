@@ -12,7 +12,7 @@ import { createConsumer } from "../consumer/mod.ts";
 import { queueDepth, sendBodies } from "./consumer_support.ts";
 import { createGenerator, createLedger, metaOf } from "../producer/mod.ts";
 import { reconcile } from "../producer/reconcile.ts";
-import { decodeEvent, type Event } from "../shared/mod.ts";
+import { decodeEvent, type Event, rejectInfo } from "../shared/mod.ts";
 import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";
 import { boundedShrink, fuzzParams } from "./fuzz_params.ts";
 
@@ -115,9 +115,16 @@ Deno.test("fuzz: raw SQS bodies through the real consumer — poison to the DLQ,
           const ledger = createLedger();
           let poison = 0;
           const texts: string[] = [];
+          // A reject is keyed by the event's id, else its payload: the same junk twice is one
+          // reject (it cannot be told from a re-send).
+          const rejectKeys = new Set<string>();
           const classify = (value: unknown) => {
             const v = decodeEvent(value); // the consumer's own decode path is the specification
-            ledger.acked([v.ok ? metaOf("unique", v.event) : metaOf("invalid", null)]);
+            if (v.ok) ledger.acked([metaOf("unique", v.event)]);
+            else if (!rejectKeys.has(rejectInfo(value).key)) {
+              rejectKeys.add(rejectInfo(value).key);
+              ledger.acked([metaOf("invalid", null)]);
+            }
           };
           for (const b of bodies) {
             if (b.kind === "packed") {

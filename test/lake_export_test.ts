@@ -193,10 +193,13 @@ Deno.test("exportToLake() waits for a flush that commits after a later one, then
       { events: slowBatch, rejects: [], messages: 1, workerId: "slow" },
       {
         sql: slow,
-        stages: [async () => {
+        // Takes its transaction id, then waits before its statement: it holds no row lock the
+        // fast flush needs (the same minute's counter rows).
+        inTransaction: async (tx) => {
+          await tx`select pg_current_xact_id()`;
           started();
           await released;
-        }],
+        },
       },
     );
     await begun;

@@ -8,6 +8,8 @@ const BIN = "/usr/lib/postgresql/15/bin";
 export interface PrivatePostgres {
   url: string;
   port: number;
+  /** The cluster's data directory (its `postmaster.pid` names the server process). */
+  dataDir: string;
   stop(): Promise<void>;
   start(): Promise<void>;
   /** Stops the server and removes its directory. */
@@ -56,7 +58,23 @@ async function run(cmd: string, args: string[]): Promise<void> {
 }
 
 /** Creates and starts a fresh cluster; `destroy()` removes it. */
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/**
+ * Settings of a cluster for benchmarks: durable commits and full-page writes as in production, so
+ * WAL and CPU per event are what a real server would spend (tests run without them, for speed).
+ */
+export const BENCH_SETTINGS: Readonly<Record<string, string>> = {
+  fsync: "on",
+  synchronous_commit: "on",
+  full_page_writes: "on",
+  shared_buffers: "512MB",
+  max_connections: "100",
+  max_wal_size: "4GB",
+  checkpoint_timeout: "30min",
+};
+
+export async function startPrivatePostgres(
+  settings: Readonly<Record<string, string>> = {},
+): Promise<PrivatePostgres> {
   const dir = await Deno.makeTempDir({ prefix: "scalestream-pg-" });
   const data = `${dir}/data`;
   if (Deno.uid() === 0) {
@@ -76,15 +94,19 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     "-E",
     "UTF8",
   ]);
+  const merged: Record<string, string> = {
+    fsync: "off",
+    synchronous_commit: "off",
+    full_page_writes: "off",
+    shared_buffers: "32MB",
+    max_connections: "40",
+    ...settings,
+  };
   const opts = [
     `-p ${port}`,
     "-c listen_addresses=127.0.0.1",
     `-c unix_socket_directories=${dir}`,
-    "-c fsync=off",
-    "-c synchronous_commit=off",
-    "-c full_page_writes=off",
-    "-c shared_buffers=32MB",
-    "-c max_connections=40",
+    ...Object.entries(merged).map(([k, v]) => `-c ${k}=${v}`),
   ].join(" ");
   const start = () =>
     run(`${BIN}/pg_ctl`, ["-D", data, "-o", opts, "-l", `${dir}/log`, "-w", "-t", "30", "start"]);
@@ -99,6 +121,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
+    dataDir: data,
     async stop() {
       await stop();
       running = false;

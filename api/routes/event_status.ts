@@ -77,9 +77,15 @@ export async function eventStatus(
 ): Promise<EventStatus> {
   const { sql } = deps;
   if (UUID.test(input.eventId)) {
+    // The id's claim (event_ids, current and previous dedupe generation) names its batch and
+    // time: the raw row is then one partition and a few BRIN ranges away.
     const [row] = await sql<EventRow[]>`
-      select * from events where event_id = ${input.eventId}::uuid
-      order by received_at limit 1`;
+      select e.* from event_ids i
+      join events e on e.event_time = i.event_time and e.batch_id = i.batch_id
+        and e.event_id = i.event_id
+      where i.event_id = ${input.eventId}::uuid
+        and i.gen in (dedupe_generation(now()), dedupe_generation(now()) - 1)
+      order by e.received_at limit 1`;
     if (row) {
       return {
         eventId: row.event_id,

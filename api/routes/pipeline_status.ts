@@ -55,6 +55,13 @@ export const PipelineStatusSchema = z.object({
   lateEvents: z.int().openapi({
     description: "Events outside the accepted event-time range (too old + too new)",
   }),
+  derived: z.object({
+    lagMs: z.number().openapi({
+      description: "Age of the oldest committed batch whose derived state (sessions, features, " +
+        "fraud, inventory, orders) is not computed yet; 0 when none waits",
+    }),
+    pendingBatches: z.int(),
+  }),
   consumers: z.array(ConsumerSchema),
   problems: z.array(z.string()).openapi({ description: "Sources that could not be read" }),
 }).openapi("PipelineStatus");
@@ -127,7 +134,7 @@ export async function pipelineStatus(
       problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
       return fallback;
     });
-  const [queue, dlq, consumers, rejects, lastMinute, cloudAge] = await Promise.all([
+  const [queue, dlq, consumers, rejects, lastMinute, cloudAge, derived] = await Promise.all([
     sqs && deps.queueUrl ? soft("queue", queueDepth(sqs, deps.queueUrl), null) : null,
     sqs && deps.dlqUrl ? soft("dlq", queueDepth(sqs, deps.dlqUrl), null) : null,
     readConsumers(sql),
@@ -138,6 +145,10 @@ export async function pipelineStatus(
       select coalesce(sum(stored), 0)::bigint as stored from ingest_stats
       where bucket = date_trunc('minute', now()) - interval '1 minute'`,
     deps.oldestMessageAgeS ? soft("cloudwatch", deps.oldestMessageAgeS(), null) : null,
+    sql<{ lag_ms: number | null; n: number }[]>`
+      select (extract(epoch from clock_timestamp() - min(created_at)) * 1000)::float8 as lag_ms,
+             count(*)::int as n
+      from core_batches`,
   ]);
   const out = consumers.map((r) => ({
     workerId: r.worker_id,
@@ -181,6 +192,10 @@ export async function pipelineStatus(
     endToEndLagMs: lagMs,
     rejects: { invalid: kind("invalid"), tooOld: kind("too_old"), tooNew: kind("too_new") },
     lateEvents: kind("too_old") + kind("too_new"),
+    derived: {
+      lagMs: Math.max(0, Math.round(derived[0]?.lag_ms ?? 0)),
+      pendingBatches: derived[0]?.n ?? 0,
+    },
     consumers: out,
     problems,
   };

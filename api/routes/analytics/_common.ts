@@ -63,10 +63,14 @@ export function resolveRange(
   const windowMs = WINDOW_MS[q.window];
   const up = (t: number) => Math.ceil(t / windowMs) * windowMs;
   const down = (t: number) => Math.floor(t / windowMs) * windowMs;
-  const to = up(q.to !== undefined ? Date.parse(q.to) : nowMs);
+  const rawTo = q.to !== undefined ? Date.parse(q.to) : nowMs;
+  const to = up(rawTo);
   const from = q.from !== undefined ? down(Date.parse(q.from)) : to - 60 * windowMs;
   if (!(from < to)) throw new HTTPException(400, { message: `"from" must be before "to"` });
-  const buckets = Math.ceil((to - from) / windowMs);
+  // The limit applies to the span asked for: aligning both ends may add one bucket (a 24-hour
+  // range not on a minute boundary spans 1,441 minutes once aligned), which is not refused.
+  const asked = q.from !== undefined ? rawTo - Date.parse(q.from) : to - from;
+  const buckets = Math.ceil(asked / windowMs);
   if (buckets > MAX_BUCKETS) {
     throw new HTTPException(400, {
       message:
