@@ -55,6 +55,8 @@ Simulation
                         and any number of flash sales: +flash:5x@20s:10s
   --mix M             event type weights, e.g. page_view=50,search=10,purchase=4
   --users N           size of the shopper population (default 10000)
+  --shoppers N        shoppers browsing at the same time (default min(500, users / 4));
+                        20000 is a realistic flash-sale crowd
   --products N        size of the catalog (default 500)
   --seed N            seed of the simulation (default: random, logged and written to the ledger)
   --experiment E      simulate an A/B test on checkout, NAME:LIFT[:TREATMENT_SHARE], e.g.
@@ -97,6 +99,7 @@ const OPTIONS = {
   profile: { type: "string" },
   mix: { type: "string" },
   users: { type: "string" },
+  shoppers: { type: "string" },
   products: { type: "string" },
   seed: { type: "string" },
   experiment: { type: "string" },
@@ -262,6 +265,7 @@ async function produce(config: Config, values: Values): Promise<number> {
     createGenerator({
       seed,
       users: positiveInt("users", values.users),
+      concurrentSessions: positiveInt("shoppers", values.shoppers),
       products: positiveInt("products", values.products),
       mix,
       ...(values.experiment ?? config.producerExperiment

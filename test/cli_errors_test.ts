@@ -86,13 +86,15 @@ Deno.test("a flag without its value, or a bad value, is a usage error with exit 
   for (const r of [missing, bad, action]) assertNoStackTrace(r.stderr);
 });
 
-Deno.test("produce and consume without SQS_ENDPOINT or credentials say how to start a local SQS", async (t) => {
+Deno.test("produce, consume, api and dlq without SQS_ENDPOINT or credentials say how to start a local SQS", async (t) => {
   const cases: [string, string[], Record<string, string>][] = [
     ["produce", ["producer/main.ts", "--events", "1"], {}],
     // A database URL that answers nothing: the SQS check comes first, so it is never dialled.
     ["consume", ["consumer/main.ts", "consume"], {
       DATABASE_URL: "postgres://nobody@127.0.0.1:1/none",
     }],
+    ["api", ["api/main.ts"], { DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" }],
+    ["dlq inspect", ["consumer/main.ts", "dlq", "inspect"], {}],
   ];
   for (const [name, args, env] of cases) {
     await t.step(name, async () => {

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { dashboardRoutes, UPLOT_VERSION } from "../api/dashboard/mod.ts";
+import { EVENT_TYPES } from "../shared/mod.ts";
 
 const app = dashboardRoutes();
 
@@ -85,4 +86,15 @@ Deno.test("an asset answers 304 to its ETag and unknown assets are 404", async (
   assert.equal((await app.request("/assets/nope.js")).status, 404);
   assert.equal((await app.request("/assets/..%2Fdashboard_routes.ts")).status, 404);
   assert.equal((await app.request("/assets/constructor")).status, 404);
+});
+
+Deno.test("the page carries the event contract's types from shared/, and dashboard.js no list of its own", async () => {
+  const html = await (await app.request("/")).text();
+  const meta = /<meta name="event-types" content="([^"]*)">/.exec(html);
+  assert.ok(meta, "no event-types meta tag");
+  assert.deepEqual(meta[1]!.split(" "), [...EVENT_TYPES]);
+  const js = await (await app.request("/assets/dashboard.js")).text();
+  for (const type of EVENT_TYPES) {
+    assert.doesNotMatch(js, new RegExp(`"${type}"`), `dashboard.js spells out "${type}"`);
+  }
 });

@@ -122,7 +122,7 @@ Deno.test("ledgers are summed to the cent and compared by the README's reconcili
   assert.deepEqual(compareWithTotals(sum, totals), []);
   const bad = compareWithTotals(sum, { ...totals, stored: 15, duplicates: 0 });
   assert.equal(bad.length, 2);
-  assert.match(bad[0]!, /stored 15 ≠ 14/);
+  assert.match(bad[0]!, /stored: expected 14, got 15/);
   assert.ok(compareWithTotals({ ...sum, failed: 1 }, totals).some((m) => m.includes("failed")));
 });
 

@@ -10,6 +10,7 @@ import {
   createEventSource,
   createGenerator,
   createLedger,
+  type InjectionRates,
   reconcile,
   runProducer,
   runTotals,
@@ -18,7 +19,10 @@ import {
 } from "../producer/mod.ts";
 import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";
 
-Deno.test("a run with duplicates, invalid, late, future and out-of-window events reconciles with the pipeline", async () => {
+type TestSqs = Awaited<ReturnType<typeof createTestSqs>>;
+
+/** A fresh database, a queue and a started consumer (no analytics stages). */
+async function startPipeline(workerId: string) {
   const db = await createTestDb();
   const q = await createTestSqs();
   const config = testConfig();
@@ -27,22 +31,60 @@ Deno.test("a run with duplicates, invalid, late, future and out-of-window events
     sqs: q.sqs,
     queueUrl: q.queueUrl,
     config,
-    workerId: "reconcile",
+    workerId,
   });
+  consumer.start();
+  return {
+    db,
+    q,
+    config,
+    async close() {
+      await consumer.stop();
+      await q.close();
+      await db.close();
+    },
+  };
+}
+
+/** One producer run of `n` events with injections, tagged with a run id; its ledger and scope. */
+async function produceRun(
+  q: TestSqs,
+  config: ReturnType<typeof testConfig>,
+  options: { seed: number; n: number; users: number; products: number; rates: InjectionRates },
+) {
+  const ledger = createLedger();
+  const sender = createEventSender<SentMeta>({
+    sqs: q.sqs,
+    queueUrl: q.queueUrl,
+    maxMessageBytes: 16_384,
+    lingerMs: 10,
+    maxInflightBatches: 4,
+    onAck: (m) => ledger.acked(m),
+    onFail: (m) => ledger.failed(m),
+  });
+  const gen = createGenerator({
+    seed: options.seed,
+    users: options.users,
+    products: options.products,
+  });
+  const source = createEventSource(gen, {
+    rates: options.rates,
+    lateHorizonS: config.lateHorizonS,
+    futureSkewS: config.futureSkewS,
+  });
+  const run = scopeRun(source.next);
+  await runProducer({ rateAt: () => 50_000, maxEvents: options.n }, { next: run.next, sender });
+  return { ledger: ledger.totals(), scope: run.scope() };
+}
+
+Deno.test("a run with duplicates, invalid, late, future and out-of-window events reconciles with the pipeline", async () => {
+  const { db, q, config, close } = await startPipeline("reconcile");
   try {
-    consumer.start();
-    const ledger = createLedger();
-    const sender = createEventSender<SentMeta>({
-      sqs: q.sqs,
-      queueUrl: q.queueUrl,
-      maxMessageBytes: 16_384,
-      lingerMs: 10,
-      maxInflightBatches: 4,
-      onAck: (m) => ledger.acked(m),
-      onFail: (m) => ledger.failed(m),
-    });
-    const gen = createGenerator({ seed: 77, users: 200, products: 40 });
-    const source = createEventSource(gen, {
+    const { ledger: sent } = await produceRun(q, config, {
+      seed: 77,
+      n: 6000,
+      users: 200,
+      products: 40,
       rates: {
         fraud: 0.02,
         bots: 0.02,
@@ -53,11 +95,7 @@ Deno.test("a run with duplicates, invalid, late, future and out-of-window events
         tooNew: 0.01,
         tooOld: 0.01,
       },
-      lateHorizonS: config.lateHorizonS,
-      futureSkewS: config.futureSkewS,
     });
-    await runProducer({ rateAt: () => 50_000, maxEvents: 6000 }, { next: source.next, sender });
-    const sent = ledger.totals();
     assert.equal(sent.failed, 0);
     assert.equal(sent.accepted, 6000);
     for (const k of ["invalid", "duplicates", "tooNew", "tooOld"] as const) {
@@ -78,48 +116,18 @@ Deno.test("a run with duplicates, invalid, late, future and out-of-window events
     assert.equal(t.tooOld, sent.tooOld);
     assert.ok(t.duplicates >= sent.duplicates);
   } finally {
-    await consumer.stop();
-    await q.close();
-    await db.close();
+    await close();
   }
 });
 
 Deno.test("reconcile of a run counts that run's events only, with an earlier run in the same database", async () => {
-  const db = await createTestDb();
-  const q = await createTestSqs();
-  const config = testConfig();
-  const consumer = createConsumer({
-    sql: db.sql,
-    sqs: q.sqs,
-    queueUrl: q.queueUrl,
-    config,
-    workerId: "reconcile-runs",
-  });
-  /** One producer run of `n` events with every injection that leaves a row; its ledger and scope. */
-  async function produceRun(seed: number, n: number) {
-    const ledger = createLedger();
-    const sender = createEventSender<SentMeta>({
-      sqs: q.sqs,
-      queueUrl: q.queueUrl,
-      maxMessageBytes: 16_384,
-      lingerMs: 10,
-      maxInflightBatches: 4,
-      onAck: (m) => ledger.acked(m),
-      onFail: (m) => ledger.failed(m),
-    });
-    const source = createEventSource(createGenerator({ seed, users: 100, products: 30 }), {
-      rates: { invalid: 0.03, duplicates: 0.03, late: 0.02, tooNew: 0.02, tooOld: 0.02 },
-      lateHorizonS: config.lateHorizonS,
-      futureSkewS: config.futureSkewS,
-    });
-    const run = scopeRun(source.next);
-    await runProducer({ rateAt: () => 50_000, maxEvents: n }, { next: run.next, sender });
-    return { ledger: ledger.totals(), scope: run.scope() };
-  }
+  const { db, q, config, close } = await startPipeline("reconcile-runs");
+  const rates = { invalid: 0.03, duplicates: 0.03, late: 0.02, tooNew: 0.02, tooOld: 0.02 };
+  const produce = (seed: number, n: number) =>
+    produceRun(q, config, { seed, n, users: 100, products: 30, rates });
   try {
-    consumer.start();
-    const first = await produceRun(1, 1500);
-    const second = await produceRun(2, 2000);
+    const first = await produce(1, 1500);
+    const second = await produce(2, 2000);
     const accepted = first.ledger.accepted + second.ledger.accepted;
     const caughtUp = await eventually(async () => {
       const t = await pipelineTotals({ sql: db.sql });
@@ -143,8 +151,6 @@ Deno.test("reconcile of a run counts that run's events only, with an earlier run
       assert.equal(totals.duplicates, null);
     }
   } finally {
-    await consumer.stop();
-    await q.close();
-    await db.close();
+    await close();
   }
 });

@@ -13,6 +13,7 @@ import lakePanelJs from "./static/lake_panel.js" with { type: "text" };
 import lakePanelCss from "./static/lake_panel.css" with { type: "text" };
 import uplotJs from "./vendor/uplot/uPlot.iife.min.js" with { type: "text" };
 import uplotCss from "./vendor/uplot/uPlot.min.css" with { type: "text" };
+import { EVENT_TYPES } from "../../shared/mod.ts";
 
 /** The vendored uPlot release; its files are served under versioned, immutable names. */
 export const UPLOT_VERSION = "1.6.32";
@@ -26,6 +27,16 @@ interface Asset {
 
 const JS = "text/javascript; charset=utf-8";
 const CSS = "text/css; charset=utf-8";
+
+/**
+ * The page, with the event contract's types (shared/event.ts) in a `<meta name="event-types">`
+ * tag that dashboard.js reads: the dashboard keeps no list of its own.
+ */
+const page = indexHtml.replace(
+  "<!-- event-types -->",
+  `<meta name="event-types" content="${EVENT_TYPES.join(" ")}">`,
+);
+if (page === indexHtml) throw new Error("index.html lost its <!-- event-types --> placeholder");
 
 const ASSETS: Record<string, Asset> = {
   "dashboard.js": { body: dashboardJs, type: JS, immutable: false },
@@ -74,7 +85,7 @@ export function dashboardRoutes(): Hono {
   };
 
   app.get("/", async (c) => {
-    const tag = await etag("index.html", indexHtml);
+    const tag = await etag("index.html", page);
     const headers = {
       "content-type": "text/html; charset=utf-8",
       "cache-control": "no-cache",
@@ -85,7 +96,7 @@ export function dashboardRoutes(): Hono {
       "referrer-policy": "no-referrer",
     };
     if (c.req.header("if-none-match") === tag) return c.body(null, 304, headers);
-    return c.body(indexHtml, 200, headers);
+    return c.body(page, 200, headers);
   });
 
   app.get("/assets/:name", async (c) => {

@@ -5,7 +5,11 @@
  * and of the PostgreSQL backends serving them. Ends by draining, optionally loading the HTTP API,
  * draining again and reconciling the producers' ledgers with `GET /v1/pipeline/totals`.
  */
-import type { LedgerTotals } from "../../producer/mod.ts";
+import {
+  formatDifferences,
+  type LedgerTotals,
+  reconcile as reconcileLedger,
+} from "../../producer/mod.ts";
 import {
   type BilledBreakdown,
   billedBreakdown,
@@ -876,33 +880,12 @@ export function sumLedgers(ledgers: LedgerTotals[]): LedgerTotals {
   return sum;
 }
 
-/** The README's reconciliation rule (section "Producer"), applied to summed ledgers. */
-export function compareWithTotals(
-  ledger: LedgerTotals,
-  totals: PipelineTotals,
-): string[] {
-  const bad: string[] = [];
-  if (ledger.failed > 0) bad.push(`${ledger.failed} events failed to send: no exact comparison`);
-  const expectStored = ledger.unique - ledger.tooOld - ledger.tooNew;
-  if (totals.stored !== expectStored) bad.push(`stored ${totals.stored} ≠ ${expectStored}`);
-  const types = new Set([...Object.keys(ledger.byType), ...Object.keys(totals.byType)]);
-  for (const t of types) {
-    const a = totals.byType[t] ?? 0;
-    const b = ledger.byType[t as keyof LedgerTotals["byType"]] ?? 0;
-    if (a !== b) bad.push(`byType.${t} ${a} ≠ ${b}`);
-  }
-  if (Math.round(totals.revenue * 100) !== Math.round(ledger.revenue * 100)) {
-    bad.push(`revenue ${totals.revenue} ≠ ${ledger.revenue}`);
-  }
-  if (totals.rejected !== ledger.invalid) {
-    bad.push(`rejected ${totals.rejected} ≠ ${ledger.invalid}`);
-  }
-  if (totals.tooNew !== ledger.tooNew) bad.push(`tooNew ${totals.tooNew} ≠ ${ledger.tooNew}`);
-  if (totals.tooOld !== ledger.tooOld) bad.push(`tooOld ${totals.tooOld} ≠ ${ledger.tooOld}`);
-  if (totals.duplicates < ledger.duplicates) {
-    bad.push(`duplicates ${totals.duplicates} < ${ledger.duplicates}`);
-  }
-  return bad;
+/**
+ * The reconciliation rule (producer/reconcile.ts, the one `deno task reconcile` applies), on summed
+ * ledgers: one line per difference, none when exact.
+ */
+export function compareWithTotals(ledger: LedgerTotals, totals: PipelineTotals): string[] {
+  return formatDifferences(reconcileLedger(ledger, totals).differences);
 }
 
 async function reconcile(apiBase: string, ledgers: LedgerTotals[]): Promise<Reconciliation> {

@@ -11,17 +11,10 @@ import { compact, PALETTE, shortId, timeChart } from "./charts.js";
 const REFRESH_MS = 5000;
 const LIVE_POINTS = 300;
 const TOP_CATEGORY_LINES = 5;
-const EVENT_TYPES = [
-  "page_view",
-  "product_click",
-  "search",
-  "add_to_cart",
-  "remove_from_cart",
-  "purchase",
-  "order_cancelled",
-  "product_review",
-  "inventory_update",
-];
+/** The event contract's types, in its order: the server writes them into the page from shared/. */
+const EVENT_TYPES = (
+  document.querySelector('meta[name="event-types"]')?.getAttribute("content") ?? ""
+).split(" ").filter(Boolean);
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
