@@ -44,7 +44,7 @@ const USAGE = `Usage: deno task dev
 
   The whole pipeline in one process: producer, SQS, consumer, PostgreSQL and the API with its
   dashboard at http://127.0.0.1:8080/. Without SQS_ENDPOINT and DATABASE_URL it starts fauxqs and
-  PGlite in-process. Settings come from the environment (see README.md). Ctrl-C stops it.`;
+  PGlite in-process. Settings come from the environment (see docs/configuration.md). Ctrl-C stops it.`;
 
 // The only flag is --help; anything else is a usage error (exit 2), before anything starts.
 try {

@@ -42,7 +42,7 @@ const USAGE = `Usage: deno task api [--help]
   (default 127.0.0.1:8080). Also: deno task apikey create|list|revoke (apikey --help).
 
 Environment: DATABASE_URL, DB_SCHEMA, SQS_ENDPOINT, SQS_QUEUE_NAME, HOST, PORT, API_KEYS (see
-README.md).`;
+docs/configuration.md).`;
 
 const APIKEY_USAGE = "Usage: deno task apikey create --name NAME --scopes read,ingest,admin\n" +
   "       deno task apikey create --name NAME --publishable --origin https://shop.example " +

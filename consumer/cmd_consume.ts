@@ -23,7 +23,7 @@ const HELP = `Usage: deno task consume [--workers N]
   --workers N   start N consumer processes (default 1: consume in this process)
   --help        show this help
 
-Environment: DATABASE_URL, DB_SCHEMA, SQS_ENDPOINT, SQS_QUEUE_NAME, CONSUMER_* (see README.md).`;
+Environment: DATABASE_URL, DB_SCHEMA, SQS_ENDPOINT, SQS_QUEUE_NAME, CONSUMER_* (see docs/configuration.md).`;
 
 /** Runs the `consume` subcommand; resolves to the exit code. */
 export async function consumeCommand(args: string[]): Promise<number> {

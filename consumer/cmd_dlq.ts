@@ -11,7 +11,7 @@ const HELP = `Usage: deno task dlq inspect [--sample N] [--body-chars N]
                  at most --rate messages/s (default DLQ_REDRIVE_RATE), at most --max messages
                  (default: what the DLQ holds when it starts); stops when the DLQ is empty
 
-Environment: SQS_ENDPOINT, SQS_QUEUE_NAME, SQS_DLQ_NAME (see README.md).`;
+Environment: SQS_ENDPOINT, SQS_QUEUE_NAME, SQS_DLQ_NAME (see docs/configuration.md).`;
 
 /** Runs the `dlq` subcommand; resolves to the exit code. */
 export async function dlqCommand(args: string[]): Promise<number> {

@@ -85,7 +85,7 @@ Delivery
 
 Environment: SQS_ENDPOINT, SQS_QUEUE_NAME, PRODUCER_MAX_MESSAGE_BYTES, PRODUCER_LINGER_MS,
 PRODUCER_MAX_INFLIGHT_BATCHES, LATE_HORIZON_S, FUTURE_SKEW_S, API_URL, SCALESTREAM_API_KEY …
-PRODUCER_METRICS_PORT (see README.md, section Producer). Exit status: 0 done, 1 some events failed, 2 bad usage.`;
+PRODUCER_METRICS_PORT (see docs/configuration.md). Exit status: 0 done, 1 some events failed, 2 bad usage.`;
 
 /** What a usage error prints after its message. */
 const USAGE = `${HELP.split("\n").slice(0, 3).join("\n")}

@@ -39,7 +39,7 @@ const WAIT_MS = 60_000;
 
 /**
  * Screenshots go to a temporary directory (printed), so a test run never dirties the checkout;
- * `UPDATE_SCREENSHOTS=1` writes them to docs/img/ instead, for the README.
+ * `UPDATE_SCREENSHOTS=1` writes them to docs/img/ instead, for docs/dashboard.md.
  */
 const SHOTS = Deno.env.get("UPDATE_SCREENSHOTS") === "1"
   ? new URL("../docs/img/", import.meta.url)

@@ -103,7 +103,7 @@ const ledger = (o: Partial<LedgerTotals>): LedgerTotals => ({
   ...o,
 });
 
-Deno.test("ledgers are summed to the cent and compared by the README's reconciliation rule", () => {
+Deno.test("ledgers are summed to the cent and compared by the ledger's reconciliation rule (docs/producer.md)", () => {
   const sum = sumLedgers([
     ledger({ unique: 10, byType: { page_view: 8, purchase: 2 }, revenue: 0.1, duplicates: 1 }),
     ledger({ unique: 5, byType: { purchase: 3, search: 1 }, revenue: 0.2, tooOld: 1 }),

@@ -348,8 +348,8 @@ export function reportMarkdown(r: LoadtestReport): string {
       "The knee is the highest sustained step before the first unsustained one; the ramp stops " +
       "there unless `--no-stop`.",
     "- **reconciliation**: after draining, the sum of the producers' ledgers (and of the HTTP " +
-      "ingestion's) is compared with `GET /v1/pipeline/totals` by the rule of README, section " +
-      "Producer; a mismatch fails the run.",
+      "ingestion's) is compared with `GET /v1/pipeline/totals` by the rule of docs/producer.md, " +
+      "section Ledger; a mismatch fails the run.",
     "",
   );
   return out.join("\n");
