@@ -14,9 +14,10 @@
  */
 import {
   derivedGauge,
-  type Event,
   getLogger,
+  type RawEventRow,
   type Registry,
+  rowToEvent,
   type Sql,
   type Tx,
 } from "../shared/mod.ts";
@@ -217,31 +218,12 @@ async function runStages(
   for (const stage of stages) await stage({ tx, inserted: events, segmentOf, nowMs });
 }
 
-interface RawRow {
-  event_id: string;
-  event_time: Date;
-  event_type: string;
-  user_id: string;
-  session_id: string;
-  product_id: string | null;
-  category: string | null;
-  price_cents: string | null;
-  quantity: number | null;
-  device_type: string;
-  country: string;
-  region: string;
-  order_id: string | null;
-  ip_address: string | null;
-  attrs: Record<string, unknown> | null;
-  segment: string | null;
-}
-
 /** The events of the given batches from raw rows (sorted by id, as the flush had them). */
 export async function loadBatches(
   tx: Tx | Sql,
   batchIds: readonly string[],
 ): Promise<{ events: AcceptedEvent[]; segments: Map<string, string> }> {
-  const rows = await tx<RawRow[]>`
+  const rows = await tx<RawEventRow[]>`
     select event_id::text, event_time, event_type, user_id, session_id, product_id, category,
            price_cents::text, quantity, device_type, country, region, order_id, ip_address, attrs,
            segment
@@ -249,30 +231,10 @@ export async function loadBatches(
     order by event_id`;
   const segments = new Map<string, string>();
   const events = rows.map((row) => {
-    if (row.segment !== null) segments.set(row.user_id, row.segment);
+    if (typeof row.segment === "string") segments.set(row.user_id, row.segment);
     return { event: rowToEvent(row), timeMs: row.event_time.getTime() };
   });
   return { events, segments };
-}
-
-/** An event as the flush received it, from its raw row. */
-export function rowToEvent(row: RawRow): Event {
-  const e: Record<string, unknown> = {
-    eventId: row.event_id,
-    eventType: row.event_type,
-    timestamp: row.event_time.toISOString(),
-    userId: row.user_id,
-    sessionId: row.session_id,
-    deviceType: row.device_type,
-    location: { country: row.country, region: row.region },
-  };
-  if (row.product_id !== null) e.productId = row.product_id;
-  if (row.category !== null) e.category = row.category;
-  if (row.price_cents !== null) e.price = Number(row.price_cents) / 100;
-  if (row.quantity !== null) e.quantity = row.quantity;
-  if (row.order_id !== null) e.orderId = row.order_id;
-  if (row.ip_address !== null) e.ipAddress = row.ip_address;
-  return { ...e, ...(row.attrs ?? {}) } as unknown as Event;
 }
 
 /** Registers the derived stage's metrics of one worker (lag, batches, events). */

@@ -33,7 +33,6 @@ export {
   type DerivedWorker,
   loadBatches,
   rebuildDerived,
-  rowToEvent,
   startDerivedWorker,
   sweepDerived,
 } from "./derived.ts";

@@ -179,3 +179,4 @@ export {
   type QueueDepthSnapshot,
   readQueueDepth,
 } from "./queue_depth.ts";
+export { type RawEventRow, rowToEvent } from "./event_row.ts";

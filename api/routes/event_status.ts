@@ -5,7 +5,7 @@
  * seen" here; the POST answer already named their reason.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Sql } from "../../shared/mod.ts";
+import { type RawEventRow, rowToEvent, type Sql } from "../../shared/mod.ts";
 import { redactIp } from "../redact.ts";
 import { ApiProblem, problemResponses } from "../problem.ts";
 
@@ -51,24 +51,7 @@ export const eventStatusRoute = createRoute({
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-interface EventRow {
-  event_id: string;
-  event_time: Date;
-  event_type: string;
-  user_id: string;
-  session_id: string;
-  product_id: string | null;
-  category: string | null;
-  price_cents: number | null;
-  quantity: number | null;
-  device_type: string;
-  country: string;
-  region: string;
-  order_id: string | null;
-  ip_address: string | null;
-  attrs: Record<string, unknown> | null;
-  received_at: Date;
-}
+type EventRow = RawEventRow & { received_at: Date };
 
 /** Looks the event up in `events`, then in `rejects`; throws a 404 problem when neither has it. */
 export async function eventStatus(
@@ -120,22 +103,12 @@ export async function eventStatus(
 }
 
 function storedEvent(row: EventRow): Record<string, unknown> {
-  const { userAgent: _ua, ...attrs } = row.attrs ?? {};
-  const e: Record<string, unknown> = {
-    eventId: row.event_id,
-    eventType: row.event_type,
-    timestamp: row.event_time.toISOString(),
-    userId: row.user_id,
-    sessionId: row.session_id,
-    deviceType: row.device_type,
-    location: { country: row.country, region: row.region },
-  };
-  if (row.product_id !== null) e.productId = row.product_id;
-  if (row.category !== null) e.category = row.category;
-  if (row.price_cents !== null) e.price = row.price_cents / 100;
-  if (row.quantity !== null) e.quantity = row.quantity;
-  if (row.order_id !== null) e.orderId = row.order_id;
+  // The user agent is not shown, and the address only as its network.
+  const { userAgent: _ua, ipAddress: _ip, ...e } = rowToEvent(row) as unknown as Record<
+    string,
+    unknown
+  >;
   const network = redactIp(row.ip_address);
   if (network !== null) e.ipNetwork = network;
-  return { ...e, ...attrs };
+  return e;
 }
