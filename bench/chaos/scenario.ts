@@ -213,13 +213,12 @@ export async function runWithFaults(
     if (ledger.failed > 0) notes.push(`${ledger.failed} events failed to send`);
 
     // Drained: the queue is empty and the totals reconcile (retries, redeliveries have settled).
-    let last = reconcile(ledger, await stack.totals());
+    // (Every read waits inside waitFor: the producer may end while PostgreSQL restarts.)
     const drained = await waitFor(
       async () => {
         if ((await stack.depth(stack.queueUrl)) > 0) return false;
         if (spec.drained && !(await spec.drained())) return false;
-        last = reconcile(ledger, await stack.totals());
-        return last.exact;
+        return reconcile(ledger, await stack.totals()).exact;
       },
       spec.drainTimeoutMs,
       ctx.signal,

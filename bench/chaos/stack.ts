@@ -15,7 +15,7 @@ import {
   type SQSClient,
 } from "../../shared/mod.ts";
 import type { StoredTotals } from "../../producer/reconcile.ts";
-import { pipelineTotals } from "../../shared/mod.ts";
+import { delay, pipelineTotals } from "../../shared/mod.ts";
 import { type FaultProxy, startFaultProxy } from "../fault_proxy.ts";
 import {
   type FauxqsProcess,
@@ -212,7 +212,18 @@ async function build(
       producers.push(p);
       return p;
     },
-    totals: () => pipelineTotals({ sql }),
+    // A connection the pool kept across a PostgreSQL restart fails its next query ("terminating
+    // connection due to administrator command"); the pool then reconnects, so retry a few times.
+    async totals() {
+      for (let attempt = 1;; attempt++) {
+        try {
+          return await pipelineTotals({ sql });
+        } catch (err) {
+          if (attempt >= 5) throw err;
+          await delay(250);
+        }
+      }
+    },
     async depth(url) {
       const depth = await readQueueDepth(sqs, url);
       return depth.visible + depth.notVisible;
