@@ -41,6 +41,8 @@ const tracker = createTracker({
   // counted under an unknown country.
   location: { country: "GB", region: "England" },
   flushIntervalMs: 500,
+  // A demo retries soon after a failed send (the default backoff grows to a minute).
+  maxRetryMs: 5000,
 });
 
 const track = (type, props) => tracker.track(type, props);
