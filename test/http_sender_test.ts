@@ -1,11 +1,13 @@
 /** The HTTP sender against a small real server implementing the ingestion contract. */
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { validateEvent } from "../shared/mod.ts";
-import { createHttpSender, retryAfterMs } from "./http_sender.ts";
-import { createEventSource } from "./injections.ts";
-import { createLedger, type SentMeta } from "./ledger.ts";
-import { createGenerator } from "./shopper_sessions.ts";
+import { createHttpSender, retryAfterMs, validateEvent } from "../shared/mod.ts";
+import {
+  createEventSource,
+  createGenerator,
+  createLedger,
+  type SentMeta,
+} from "../producer/mod.ts";
 
 /** `POST /v1/events` as the API promises it; answers 503, then 429 with Retry-After, then 202. */
 function startIngestServer(key: string) {
@@ -64,6 +66,8 @@ Deno.test("the HTTP sender posts batches of at most 500, retries 429/5xx and cou
     const totals = ledger.totals();
     assert.equal(totals.failed, 0);
     assert.equal(totals.rejectedByApi, invalid);
+    assert.equal(sender.stats.rejectedEvents, invalid);
+    assert.equal(sender.stats.ackedEvents, server.received.length);
     assert.equal(totals.accepted, server.received.length);
     assert.equal(totals.accepted + totals.rejectedByApi, 1800);
     assert.ok(server.batchSizes.every((n) => n <= 500), `batches ${server.batchSizes}`);
