@@ -140,6 +140,32 @@ function synthApp(context: Record<string, string>): Json {
   }
 }
 
+Deno.test("every resource keeps the logical ID and type it was deployed with, so none is replaced", async () => {
+  // Recorded from the stack before it was split into parts (deploy/cdk/*.ts); a resource whose
+  // logical ID changes is replaced by CloudFormation, and the database and queues lose their data.
+  const fixture = JSON.parse(
+    await Deno.readTextFile(new URL("./fixtures/cdk_logical_ids.json", import.meta.url)),
+  ) as {
+    variants: Record<
+      string,
+      { context: Record<string, string>; resources: Record<string, string> }
+    >;
+  };
+  for (const [name, { context, resources: deployed }] of Object.entries(fixture.variants)) {
+    const synthesized = Object.fromEntries(
+      Object.entries(synthApp(context).Resources as Record<string, Json>).map((
+        [id, r],
+      ) => [id, r.Type]),
+    );
+    assert.deepEqual(synthesized, deployed, `logical IDs of the ${name} stack`);
+  }
+  // The stateful resources are among them (a fixture without them would prove nothing).
+  const development = Object.values(fixture.variants.development!.resources);
+  for (const type of ["AWS::RDS::DBInstance", "AWS::SQS::Queue", "AWS::SecretsManager::Secret"]) {
+    assert.ok(development.includes(type), `fixture lists a ${type}`);
+  }
+});
+
 Deno.test("the production stage runs RDS Multi-AZ with a NAT gateway per AZ; development does not", () => {
   const dbOf = (t: Json) =>
     Object.values(t.Resources as Record<string, Json>).find((r) =>
