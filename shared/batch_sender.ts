@@ -138,7 +138,7 @@ export function createBatchSender<M, U>(opts: BatchSenderOptions<M, U>): EventSe
   let parts: string[] = [];
   let partsBytes = 0;
   let metas: M[] = [];
-  let sealed: Packed<M, U>[] = [];
+  const sealed: Packed<M, U>[] = [];
   let sealedBytes = 0;
   /** Units up to this sequence number are due now: their linger expired, or a flush asked. */
   let urgentSeq = 0;
@@ -201,19 +201,16 @@ export function createBatchSender<M, U>(opts: BatchSenderOptions<M, U>): EventSe
     }
   }
 
+  /** The oldest units that fit one request (always at least one). */
   function takeBatch(): Packed<M, U>[] {
-    let bytes = 0;
-    let n = 0;
-    while (n < sealed.length && n < t.maxUnitsPerRequest) {
-      const size = sealed[n]!.bytes;
-      if (n > 0 && bytes + size > t.maxRequestBytes) break;
-      bytes += size;
-      n++;
+    const most = Math.min(sealed.length, t.maxUnitsPerRequest);
+    let bytes = sealed[0]!.bytes;
+    let n = 1;
+    for (; n < most && bytes + sealed[n]!.bytes <= t.maxRequestBytes; n++) {
+      bytes += sealed[n]!.bytes;
     }
-    const batch = sealed.slice(0, n);
-    sealed = sealed.slice(n);
     sealedBytes -= bytes;
-    return batch;
+    return sealed.splice(0, n);
   }
 
   function dispatch(batch: Packed<M, U>[]) {

@@ -4,20 +4,19 @@
  * over HTTP on a real PostgreSQL schema (which enqueues into a fauxqs of its own).
  */
 import assert from "node:assert/strict";
-import { type Message, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import type { Message } from "@aws-sdk/client-sqs";
 import { createApp } from "../api/mod.ts";
 import { createGenerator } from "../producer/mod.ts";
 import {
   createBatchSender,
   encodeEvent,
-  ENCODING_ATTRIBUTE,
   type Event,
   httpTransport,
+  messageBytes,
   type SenderTransport,
   sqsTransport,
-  unpackBody,
 } from "../shared/mod.ts";
-import { createTestDb, createTestSqs, type TestSqs } from "./harness.ts";
+import { createTestDb, createTestSqs, drainQueue, messageEvents } from "./harness.ts";
 
 type Result =
   | { status: "accepted" }
@@ -75,34 +74,7 @@ async function sendThrough<U>(transport: SenderTransport<U>, events: Event[], st
   return { results, boundary, stats: sender.stats };
 }
 
-async function drain(q: TestSqs): Promise<Message[]> {
-  const out: Message[] = [];
-  for (let empty = 0; empty < 2;) {
-    const r = await q.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: q.queueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 0,
-        MessageAttributeNames: ["All"],
-        VisibilityTimeout: 60,
-      }),
-    );
-    if (!r.Messages?.length) empty++;
-    else out.push(...r.Messages);
-  }
-  return out;
-}
-
-const bodyOf = (m: Message) =>
-  unpackBody(m.Body, m.MessageAttributes?.[ENCODING_ATTRIBUTE]?.StringValue) as Event[];
-
-function messageBytes(m: Message): number {
-  let n = new TextEncoder().encode(m.Body ?? "").length;
-  for (const [k, v] of Object.entries(m.MessageAttributes ?? {})) {
-    n += k.length + (v.DataType?.length ?? 0) + (v.StringValue?.length ?? 0);
-  }
-  return n;
-}
+const eventsOf = (m: Message) => messageEvents([m]) as Event[];
 
 Deno.test("the same sender core sends to SQS and to the HTTP API, with per-event results and events up to the size limit", async () => {
   const db = await createTestDb();
@@ -129,20 +101,20 @@ Deno.test("the same sender core sends to SQS and to the HTTP API, with per-event
       events,
       maxMessageBytes,
     );
-    const messages = await drain(direct);
+    const messages = await drainQueue(direct);
     assert.equal(messages.length, viaSqs.stats.messages);
     for (const m of messages) {
       assert.ok(messageBytes(m) <= maxMessageBytes, `message of ${messageBytes(m)} bytes`);
     }
     const alone = messages.find((m) =>
-      bodyOf(m).some((e) => e.eventId === viaSqs.boundary.eventId)
+      eventsOf(m).some((e) => e.eventId === viaSqs.boundary.eventId)
     );
-    assert.deepEqual(bodyOf(alone!).map((e) => e.eventId), [viaSqs.boundary.eventId]);
+    assert.deepEqual(eventsOf(alone!).map((e) => e.eventId), [viaSqs.boundary.eventId]);
     assert.ok(messageBytes(alone!) > maxMessageBytes - 16, `${messageBytes(alone!)} bytes`);
     // The queue does not validate: every event, the invalid one too, is accepted there.
     assert.equal(viaSqs.results.size, events.length + 1);
     assert.ok([...viaSqs.results.values()].every((r) => r.status === "accepted"));
-    assert.equal(messages.flatMap(bodyOf).length, events.length + 1);
+    assert.equal(messages.flatMap(eventsOf).length, events.length + 1);
 
     // HTTP: request bodies of at most 12,000 bytes; the API refuses the invalid event alone.
     const maxBatchBytes = 12_000;
@@ -170,15 +142,13 @@ Deno.test("the same sender core sends to SQS and to the HTTP API, with per-event
     assert.equal(viaHttp.stats.rejectedEvents, 1);
     assert.equal(viaHttp.stats.failedEvents, 0);
     // 202 means the API's queue holds them: every accepted event, the boundary one included.
-    const enqueued = (await drain(behindApi)).flatMap(bodyOf).map((e) => e.eventId);
+    const enqueued = (await drainQueue(behindApi)).flatMap(eventsOf).map((e) => e.eventId);
     assert.equal(enqueued.length, events.length);
     assert.ok(enqueued.includes(viaHttp.boundary.eventId));
     assert.ok(!enqueued.includes(invalid.eventId));
   } finally {
     await server.shutdown();
     await app.close();
-    await behindApi.close();
-    await direct.close();
-    await db.close();
+    for (const resource of [behindApi, direct, db]) await resource.close();
   }
 });
