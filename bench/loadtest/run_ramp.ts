@@ -14,6 +14,7 @@ import {
 import {
   type BilledBreakdown,
   billedBreakdown,
+  type Config,
   createSql,
   createSqsClient,
   delay,
@@ -31,6 +32,7 @@ import {
   freePort,
   localPortsOf,
   type Proc,
+  type ProcessGroup,
   type ProcSample,
   readProc,
   repoPath,
@@ -246,6 +248,12 @@ export async function dropOpenSchemas(): Promise<void> {
   }
 }
 
+/**
+ * One ramp, in its steps: a fresh schema; the local stack (fauxqs and its queues, the consumers,
+ * the API); the sampler; one producer run per offered rate, each measured over its steady window;
+ * the drain (and the optional HTTP phase); the reconciliation; then the report. Whatever happens,
+ * the processes are stopped and the schema dropped.
+ */
 export async function runRamp(o: RampOptions): Promise<RampResult> {
   const group = createProcessGroup();
   const schema = `lt_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
@@ -254,8 +262,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
   const admin = createSql(o.databaseUrl, { max: 1, applicationName: "scalestream-loadtest" });
   let sql: Sql | undefined;
   let sqs: SQSClient | undefined;
-  let stopSampler = false;
-  let samplerDone: Promise<void> = Promise.resolve();
+  let sampler: Sampler | undefined;
   try {
     await ensureSchema(admin, schema);
     sql = createSql(o.databaseUrl, {
@@ -265,298 +272,37 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
     });
     await migrate(sql);
 
-    const sqsPort = freePort();
-    const fauxqs = group.deno(
-      "fauxqs",
-      repoPath("local/main.ts"),
-      ["--port", String(sqsPort)],
-      {},
-      { logFile: `${o.logDir}/fauxqs.log` },
+    const queue = await startQueueServer(group, o.logDir, suffix);
+    sqs = createSqsClient(queue.config);
+    const { queueUrl } = await ensureQueues(sqs, queue.config);
+    const env = processEnvironment(o, schema, queue);
+    const programs = await startPrograms(group, o, env, suffix);
+    o.log(
+      `  stack up: fauxqs :${queue.port}, ${o.consumers} consumer(s), API :${programs.apiPort}`,
     );
-    await waitForPort(sqsPort, 30_000, fauxqs);
-    const endpoint = `http://127.0.0.1:${sqsPort}`;
-    const queueName = `loadtest-${suffix}`;
-    const dlqName = `loadtest-${suffix}-dlq`;
-    const config = loadConfig({}, { sqsEndpoint: endpoint, queueName, dlqName });
-    sqs = createSqsClient(config);
-    const { queueUrl } = await ensureQueues(sqs, config);
-    const common: Record<string, string> = {
-      DATABASE_URL: o.databaseUrl,
-      DB_SCHEMA: schema,
-      SQS_ENDPOINT: endpoint,
-      SQS_QUEUE_NAME: queueName,
-      SQS_DLQ_NAME: dlqName,
-      SQS_CREATE_QUEUES: "false",
-      QUEUE_DEPTH_INTERVAL_MS: "0",
-      LOG_LEVEL: "warning",
-      LOG_FORMAT: "json",
-      ...o.env,
-    };
 
-    // Consumers: N processes (or one supervisor of N), each serving /metrics on its health port.
-    const healthPorts: number[] = [];
-    const consumers: Proc[] = [];
-    let inspectPort: number | undefined;
-    if (o.workersMode) {
-      const base = freePort();
-      for (let i = 0; i < o.consumers; i++) healthPorts.push(base + i);
-      consumers.push(group.deno("consumers", repoPath("consumer/main.ts"), [
-        "consume",
-        "--workers",
-        String(o.consumers),
-      ], {
-        ...common,
-        WORKER_ID: `lt-${suffix}`,
-        CONSUMER_HEALTH_PORT: String(base),
-      }, { logFile: `${o.logDir}/consumers.log` }));
-    } else {
-      for (let i = 0; i < o.consumers; i++) {
-        const port = freePort();
-        healthPorts.push(port);
-        if (i === 0 && o.profileAtRate !== undefined) inspectPort = freePort();
-        consumers.push(group.deno(`consumer-${i + 1}`, repoPath("consumer/main.ts"), ["consume"], {
-          ...common,
-          WORKER_ID: `lt-${suffix}-${i + 1}`,
-          CONSUMER_HEALTH_PORT: String(port),
-        }, {
-          logFile: `${o.logDir}/consumer-${i + 1}.log`,
-          ...(i === 0 && inspectPort ? { denoFlags: [`--inspect=127.0.0.1:${inspectPort}`] } : {}),
-        }));
-      }
-    }
-    const apiPort = freePort();
-    const api = group.deno("api", repoPath("api/main.ts"), [], {
-      ...common,
-      PORT: String(apiPort),
-      HOST: "127.0.0.1",
-      API_RATE_LIMIT_RPS: "0",
-      API_KEYS: "",
-    }, { logFile: `${o.logDir}/api.log` });
-    const apiBase = `http://127.0.0.1:${apiPort}`;
-    for (const [i, port] of healthPorts.entries()) {
-      await waitForHttp(
-        `http://127.0.0.1:${port}/health`,
-        60_000,
-        consumers[o.workersMode ? 0 : i],
-      );
-    }
-    await waitForHttp(`${apiBase}/health`, 60_000, api);
-    o.log(`  stack up: fauxqs :${sqsPort}, ${o.consumers} consumer(s), API :${apiPort}`);
-
-    // Sampling, every second, until the run ends.
-    const samples: Sample[] = [];
-    const t0 = performance.now();
-    const pgCpu = pgCpuTracker(
+    sampler = await startSampler({
+      group,
       sql,
-      () => group.list().filter((p) => !p.exited() && p.name !== "fauxqs").map((p) => p.pid),
-    );
-    const lastMetrics = new Map<number, string>();
-    let producerPort: number | undefined;
-    const takeSample = async (): Promise<Sample> => {
-      const [attrs, storedRows, scrapes, pg] = await Promise.all([
-        readQueueDepth(sqs!, queueUrl),
-        sql!<{ n: number }[]>`select coalesce(sum(events), 0)::bigint as n from agg_minute`,
-        Promise.all(healthPorts.map(async (port) => {
-          try {
-            const r = await fetch(`http://127.0.0.1:${port}/metrics`);
-            const text = await r.text();
-            lastMetrics.set(port, text);
-            return text;
-          } catch {
-            return lastMetrics.get(port) ?? ""; // a busy consumer: reuse its last scrape
-          }
-        })),
-        pgCpu.sample(),
-      ]);
-      let producer: Sample["producer"];
-      const pPort = producerPort;
-      if (pPort !== undefined) {
-        try {
-          const text = await (await fetch(`http://127.0.0.1:${pPort}/metrics`)).text();
-          producer = {
-            port: pPort,
-            sent: parseCounter(text, "scalestream_producer_events_total"),
-            acked: parseCounter(text, "scalestream_producer_events_acked_total"),
-            billed: parseCounterBy(text, "scalestream_sqs_billed_requests_total", "operation"),
-            requests: parseCounterBy(text, "scalestream_sqs_requests_total", "operation"),
-            eventBytes: parseCounter(text, "scalestream_producer_event_bytes_total"),
-            bodyBytes: parseCounter(text, "scalestream_producer_body_bytes_total"),
-          };
-        } catch { /* not listening yet, or gone */ }
-      }
-      let e2e = emptyHistogram(), flush = emptyHistogram(), flushSize = emptyHistogram();
-      let dbErrors = 0;
-      const consumerSqs: Sample["consumerSqs"] = {
-        billed: {},
-        requests: {},
-        empty: 0,
-        received: 0,
-      };
-      for (const text of scrapes) {
-        consumerSqs.billed = addBy(
-          consumerSqs.billed,
-          parseCounterBy(text, "scalestream_sqs_billed_requests_total", "operation"),
-        );
-        consumerSqs.requests = addBy(
-          consumerSqs.requests,
-          parseCounterBy(text, "scalestream_sqs_requests_total", "operation"),
-        );
-        consumerSqs.empty += parseCounter(text, "scalestream_sqs_empty_receives_total");
-        consumerSqs.received += parseCounter(text, "scalestream_consumer_messages_received_total");
-        e2e = addHistograms(e2e, parseHistogram(text, "scalestream_e2e_latency_seconds"));
-        flush = addHistograms(
-          flush,
-          parseHistogram(text, "scalestream_consumer_flush_duration_seconds"),
-        );
-        flushSize = addHistograms(
-          flushSize,
-          parseHistogram(text, "scalestream_consumer_flush_size_events"),
-        );
-        dbErrors += parseCounter(text, "scalestream_consumer_db_errors_total");
-      }
-      const proc = new Map<string, ProcSample>();
-      for (const p of group.list()) {
-        const s = readProc(p.pid);
-        if (s) proc.set(p.name, s);
-      }
-      return {
-        t: (performance.now() - t0) / 1000,
-        visible: attrs.visible,
-        inflight: attrs.notVisible,
-        stored: Number(storedRows[0]?.n ?? 0),
-        e2e,
-        flush,
-        flushSize,
-        dbErrors,
-        consumerSqs,
-        proc,
-        pgCpuS: pg.cpuS,
-        pgWaitS: pg.waitS,
-        ...(producer ? { producer } : {}),
-      };
-    };
-    samples.push(await takeSample());
-    samplerDone = (async () => {
-      while (!stopSampler) {
-        const next = performance.now() + 1000;
-        try {
-          samples.push(await takeSample());
-        } catch (err) {
-          o.log(`  sample failed: ${(err as Error).message}`);
-        }
-        await delay(Math.max(0, next - performance.now()));
-      }
-    })();
-    const sampleAfter = async (t: number) => {
-      while (!samples.length || samples.at(-1)!.t < t) await delay(100);
-      return samples.at(-1)!;
-    };
-
-    // The ramp.
-    const steps: StepResult[] = [];
-    const ledgers: LedgerTotals[] = [];
-    const stepMarks: { t: number; offered: number }[] = [];
-    const producerExits = new Map<string, number | null>();
-    for (const [i, offered] of o.steps.entries()) {
-      if (o.signal.aborted) throw new Error("Aborted");
-      const ledgerFile = `${o.logDir}/ledger-${o.consumers}c-${offered}.json`;
-      const tStart = (performance.now() - t0) / 1000;
-      stepMarks.push({ t: tStart, offered });
-      const producer = group.deno(
-        `producer-${i + 1}`,
-        repoPath("producer/main.ts"),
-        [
-          "--rate",
-          String(offered),
-          "--duration",
-          `${o.stepDurationS}s`,
-          "--seed",
-          String(o.seedBase + i),
-          "--ledger",
-          ledgerFile,
-          ...o.producerFlags,
-        ],
-        { ...common, PRODUCER_METRICS_PORT: String(producerPort = freePort()) },
-        { logFile: `${o.logDir}/producer-${o.consumers}c-${offered}.log`, captureStdout: true },
-      );
-      const killer = setTimeout(() => {
-        o.log(`  producer at ${offered}/s overran its time; stopping it`);
-        void group.stop(producer, 10_000);
-      }, (o.stepDurationS + 60) * 1000);
-      let profiling: Promise<StepResult["profile"]> | undefined;
-      if (inspectPort && offered === o.profileAtRate) {
-        const file = `${o.logDir}/consumer-1-${o.consumers}c-${offered}.cpuprofile`;
-        const port = inspectPort;
-        profiling = (async () => {
-          await delay(Math.min(5, o.stepDurationS / 4) * 1000);
-          const profile = await profileProcess(port, Math.max(1, o.stepDurationS / 2));
-          await Deno.writeTextFile(file, JSON.stringify(profile));
-          return { ...summarizeProfile(profile), file };
-        })().catch((err) => {
-          o.log(`  CPU profile failed: ${(err as Error).message}`);
-          return undefined;
-        });
-      }
-      const onAbort = () => void group.stop(producer, 5_000);
-      o.signal.addEventListener("abort", onAbort);
-      const status = await producer.status;
-      clearTimeout(killer);
-      o.signal.removeEventListener("abort", onAbort);
-      if (o.signal.aborted) throw new Error("Aborted");
-      const tEnd = (performance.now() - t0) / 1000;
-      const out = (await producer.stdout!).trim().split("\n").at(-1) ?? "{}";
-      const summary = JSON.parse(out || "{}") as Record<string, number>;
-      if (status.code !== 0 && status.code !== 1) {
-        throw new Error(`Producer at ${offered}/s exited with ${status.code}; see its log`);
-      }
-      ledgers.push(JSON.parse(await Deno.readTextFile(ledgerFile)) as LedgerTotals);
-      producerExits.set(producer.name, status.signal ? null : status.code);
-      // The window: inside the producer's steady sending, past a warm-up, ending just before the
-      // producer stopped (so what it sent last and is still on its way does not count as missing).
-      await sampleAfter(tEnd);
-      const warmup = Math.min(5, o.stepDurationS / 4);
-      const from = pickSample(samples, tEnd - o.stepDurationS + warmup);
-      const last = samples.findLast((s) => s.t <= tEnd - 0.3 && s.t > from.t) ?? samples.at(-1)!;
-      const window = samples.filter((s) => s.t >= from.t && s.t <= last.t);
-      const step = measureStep({
-        offered,
-        durationS: o.stepDurationS,
-        summary,
-        from,
-        to: last,
-        window,
-      });
-      const profile = await profiling;
-      if (profile) step.profile = profile;
-      steps.push(step);
-      o.log(
-        `  step ${offered}/s: sent ${step.achieved}/s, acked ${step.acked}/s, stored ` +
-          `${step.consumerRate}/s, queue ${
-            step.backlogSlope >= 0 ? "+" : ""
-          }${step.backlogSlope}/s ` +
-          `(end ${step.backlogEnd}), unacked ${step.sendBacklogSlope >= 0 ? "+" : ""}` +
-          `${step.sendBacklogSlope}/s (end ${step.sendBacklogEnd}), ` +
-          `e2e p50/p95/p99 ${step.e2eMs.p50}/${step.e2eMs.p95}/${step.e2eMs.p99} ms → ${step.verdict}`,
-      );
-      if (o.stopAtSaturation && step.verdict !== "sustained") {
-        o.log(`  not sustained at ${offered}/s: the ramp stops here`);
-        break;
-      }
-    }
+      sqs,
+      queueUrl,
+      healthPorts: programs.healthPorts,
+      log: o.log,
+    });
+    const ramp = await runSteps({ o, group, env, sampler, inspectPort: programs.inspectPort });
 
     // Drain what is queued; its rate is the consumers' capacity under backlog.
-    const drain = await drainQueue(samples, sampleAfter, o.drainTimeoutS, o.signal);
+    const drain = await drainQueue(sampler, o.drainTimeoutS, o.signal);
     o.log(`  drained ${drain.events} events in ${drain.seconds} s (${drain.eventsPerS}/s)`);
-
     let http: RampResult["http"];
     if (o.http) {
-      http = await httpPhase(apiBase, o.http, o.seedBase + 900, o.log, o.signal);
-      ledgers.push(http.ingest.ledger);
-      const again = await drainQueue(samples, sampleAfter, o.drainTimeoutS, o.signal);
+      http = await httpPhase(programs.apiBase, o.http, o.seedBase + 900, o.log, o.signal);
+      ramp.ledgers.push(http.ingest.ledger);
+      const again = await drainQueue(sampler, o.drainTimeoutS, o.signal);
       drain.complete &&= again.complete;
     }
 
-    const reconciliation = await reconcile(apiBase, ledgers);
+    const reconciliation = await reconcile(programs.apiBase, ramp.ledgers);
     o.log(
       reconciliation.ok
         ? "  reconciliation: exact"
@@ -564,37 +310,34 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
     );
 
     const storage = await storageOf(sql);
-    const { knee: k, saturatedAt } = knee(steps);
-    stopSampler = true;
-    await samplerDone;
+    const { knee: k, saturatedAt } = knee(ramp.steps);
+    await sampler.stop();
     // Stop the consumers first (they drain), then the API and fauxqs.
-    const exitCodes = new Map<string, number | null>(producerExits);
-    for (const p of [...consumers, api, fauxqs]) {
+    const exitCodes = new Map<string, number | null>(ramp.producerExits);
+    for (const p of [...programs.consumers, programs.api, queue.fauxqs]) {
       const s = await group.stop(p, 35_000);
       exitCodes.set(p.name, s.signal ? null : s.code);
     }
-    const processes = summarizeProcesses(samples, exitCodes);
     return {
       consumers: o.consumers,
-      steps,
+      steps: ramp.steps,
       knee: k,
       saturatedAt,
-      depth: samples.map((s) => ({
+      depth: sampler.samples.map((s) => ({
         t: round(s.t, 1),
         visible: s.visible,
         inflight: s.inflight,
         stored: s.stored,
       })),
-      stepMarks,
+      stepMarks: ramp.stepMarks,
       drain,
       ...(http ? { http } : {}),
       reconciliation,
       storage,
-      processes,
+      processes: summarizeProcesses(sampler.samples, exitCodes),
     };
   } finally {
-    stopSampler = true;
-    await samplerDone.catch(() => {});
+    await sampler?.stop().catch(() => {});
     await group.stopAll(10_000);
     sqs?.destroy();
     await sql?.end({ timeout: 2 }).catch(() => {});
@@ -604,6 +347,416 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
     );
     await admin.end({ timeout: 2 }).catch(() => {});
   }
+}
+
+interface QueueServer {
+  fauxqs: Proc;
+  port: number;
+  endpoint: string;
+  queueName: string;
+  dlqName: string;
+  config: Config;
+}
+
+/** A fauxqs process of the run's own, and the configuration of the run's queue and DLQ on it. */
+async function startQueueServer(
+  group: ProcessGroup,
+  logDir: string,
+  suffix: string,
+): Promise<QueueServer> {
+  const port = freePort();
+  const fauxqs = group.deno(
+    "fauxqs",
+    repoPath("local/main.ts"),
+    ["--port", String(port)],
+    {},
+    { logFile: `${logDir}/fauxqs.log` },
+  );
+  await waitForPort(port, 30_000, fauxqs);
+  const endpoint = `http://127.0.0.1:${port}`;
+  const queueName = `loadtest-${suffix}`;
+  const dlqName = `loadtest-${suffix}-dlq`;
+  const config = loadConfig({}, { sqsEndpoint: endpoint, queueName, dlqName });
+  return { fauxqs, port, endpoint, queueName, dlqName, config };
+}
+
+/** The environment of every consumer, producer and API process of the run. */
+function processEnvironment(
+  o: RampOptions,
+  schema: string,
+  queue: QueueServer,
+): Record<string, string> {
+  return {
+    DATABASE_URL: o.databaseUrl,
+    DB_SCHEMA: schema,
+    SQS_ENDPOINT: queue.endpoint,
+    SQS_QUEUE_NAME: queue.queueName,
+    SQS_DLQ_NAME: queue.dlqName,
+    SQS_CREATE_QUEUES: "false",
+    QUEUE_DEPTH_INTERVAL_MS: "0",
+    LOG_LEVEL: "warning",
+    LOG_FORMAT: "json",
+    ...o.env,
+  };
+}
+
+interface Programs {
+  consumers: Proc[];
+  /** Where the consumers serve /health and /metrics, one port per consumer (or worker). */
+  healthPorts: number[];
+  /** The first consumer's inspector, when a step is to be profiled. */
+  inspectPort: number | undefined;
+  api: Proc;
+  apiPort: number;
+  apiBase: string;
+}
+
+/**
+ * The consumers, N processes (or one supervisor of N), each serving /metrics on its health port,
+ * and the API; resolves once all answer /health.
+ */
+async function startPrograms(
+  group: ProcessGroup,
+  o: RampOptions,
+  env: Record<string, string>,
+  suffix: string,
+): Promise<Programs> {
+  const healthPorts: number[] = [];
+  const consumers: Proc[] = [];
+  let inspectPort: number | undefined;
+  if (o.workersMode) {
+    const base = freePort();
+    for (let i = 0; i < o.consumers; i++) healthPorts.push(base + i);
+    consumers.push(group.deno("consumers", repoPath("consumer/main.ts"), [
+      "consume",
+      "--workers",
+      String(o.consumers),
+    ], {
+      ...env,
+      WORKER_ID: `lt-${suffix}`,
+      CONSUMER_HEALTH_PORT: String(base),
+    }, { logFile: `${o.logDir}/consumers.log` }));
+  } else {
+    for (let i = 0; i < o.consumers; i++) {
+      const port = freePort();
+      healthPorts.push(port);
+      if (i === 0 && o.profileAtRate !== undefined) inspectPort = freePort();
+      consumers.push(group.deno(`consumer-${i + 1}`, repoPath("consumer/main.ts"), ["consume"], {
+        ...env,
+        WORKER_ID: `lt-${suffix}-${i + 1}`,
+        CONSUMER_HEALTH_PORT: String(port),
+      }, {
+        logFile: `${o.logDir}/consumer-${i + 1}.log`,
+        ...(i === 0 && inspectPort ? { denoFlags: [`--inspect=127.0.0.1:${inspectPort}`] } : {}),
+      }));
+    }
+  }
+  const apiPort = freePort();
+  const api = group.deno("api", repoPath("api/main.ts"), [], {
+    ...env,
+    PORT: String(apiPort),
+    HOST: "127.0.0.1",
+    API_RATE_LIMIT_RPS: "0",
+    API_KEYS: "",
+  }, { logFile: `${o.logDir}/api.log` });
+  const apiBase = `http://127.0.0.1:${apiPort}`;
+  for (const [i, port] of healthPorts.entries()) {
+    await waitForHttp(
+      `http://127.0.0.1:${port}/health`,
+      60_000,
+      consumers[o.workersMode ? 0 : i],
+    );
+  }
+  await waitForHttp(`${apiBase}/health`, 60_000, api);
+  return { consumers, healthPorts, inspectPort, api, apiPort, apiBase };
+}
+
+/** Samples taken every second from start until `stop()`. */
+interface Sampler {
+  readonly samples: Sample[];
+  /** Seconds since sampling started: the time axis of the samples. */
+  elapsedS(): number;
+  /** The latest sample, once one at or after `t` exists. */
+  after(t: number): Promise<Sample>;
+  /** Scrapes the producer listening on `port` from now on. */
+  watchProducer(port: number): void;
+  /** Ends sampling; resolves when the last sample is in. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Queue depth, stored count, the consumers' and the running producer's /metrics, /proc of every
+ * process and of the PostgreSQL backends serving them. Resolves after the first sample.
+ */
+async function startSampler(deps: {
+  group: ProcessGroup;
+  sql: Sql;
+  sqs: SQSClient;
+  queueUrl: string;
+  healthPorts: number[];
+  log: (line: string) => void;
+}): Promise<Sampler> {
+  const { group, sql, sqs, queueUrl, healthPorts } = deps;
+  const samples: Sample[] = [];
+  const t0 = performance.now();
+  const elapsedS = () => (performance.now() - t0) / 1000;
+  const pgCpu = pgCpuTracker(
+    sql,
+    () => group.list().filter((p) => !p.exited() && p.name !== "fauxqs").map((p) => p.pid),
+  );
+  const lastMetrics = new Map<number, string>();
+  let producerPort: number | undefined;
+  const takeSample = async (): Promise<Sample> => {
+    const [attrs, storedRows, scrapes, pg] = await Promise.all([
+      readQueueDepth(sqs, queueUrl),
+      sql<{ n: number }[]>`select coalesce(sum(events), 0)::bigint as n from agg_minute`,
+      Promise.all(healthPorts.map(async (port) => {
+        try {
+          const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+          const text = await r.text();
+          lastMetrics.set(port, text);
+          return text;
+        } catch {
+          return lastMetrics.get(port) ?? ""; // a busy consumer: reuse its last scrape
+        }
+      })),
+      pgCpu.sample(),
+    ]);
+    const producer = producerPort === undefined ? undefined : await scrapeProducer(producerPort);
+    const proc = new Map<string, ProcSample>();
+    for (const p of group.list()) {
+      const s = readProc(p.pid);
+      if (s) proc.set(p.name, s);
+    }
+    return {
+      t: elapsedS(),
+      visible: attrs.visible,
+      inflight: attrs.notVisible,
+      stored: Number(storedRows[0]?.n ?? 0),
+      ...sumConsumerMetrics(scrapes),
+      proc,
+      pgCpuS: pg.cpuS,
+      pgWaitS: pg.waitS,
+      ...(producer ? { producer } : {}),
+    };
+  };
+  samples.push(await takeSample());
+  let stopped = false;
+  const done = (async () => {
+    while (!stopped) {
+      const next = performance.now() + 1000;
+      try {
+        samples.push(await takeSample());
+      } catch (err) {
+        deps.log(`  sample failed: ${(err as Error).message}`);
+      }
+      await delay(Math.max(0, next - performance.now()));
+    }
+  })();
+  return {
+    samples,
+    elapsedS,
+    async after(t) {
+      while (!samples.length || samples.at(-1)!.t < t) await delay(100);
+      return samples.at(-1)!;
+    },
+    watchProducer(port) {
+      producerPort = port;
+    },
+    stop() {
+      stopped = true;
+      return done;
+    },
+  };
+}
+
+/** The producer's counters from its /metrics; undefined while it is not listening (or gone). */
+async function scrapeProducer(port: number): Promise<Sample["producer"]> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return {
+      port,
+      sent: parseCounter(text, "scalestream_producer_events_total"),
+      acked: parseCounter(text, "scalestream_producer_events_acked_total"),
+      billed: parseCounterBy(text, "scalestream_sqs_billed_requests_total", "operation"),
+      requests: parseCounterBy(text, "scalestream_sqs_requests_total", "operation"),
+      eventBytes: parseCounter(text, "scalestream_producer_event_bytes_total"),
+      bodyBytes: parseCounter(text, "scalestream_producer_body_bytes_total"),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The consumers' histograms and counters, summed over their /metrics scrapes. */
+function sumConsumerMetrics(
+  scrapes: string[],
+): Pick<Sample, "e2e" | "flush" | "flushSize" | "dbErrors" | "consumerSqs"> {
+  let e2e = emptyHistogram(), flush = emptyHistogram(), flushSize = emptyHistogram();
+  let dbErrors = 0;
+  const consumerSqs: Sample["consumerSqs"] = { billed: {}, requests: {}, empty: 0, received: 0 };
+  for (const text of scrapes) {
+    consumerSqs.billed = addBy(
+      consumerSqs.billed,
+      parseCounterBy(text, "scalestream_sqs_billed_requests_total", "operation"),
+    );
+    consumerSqs.requests = addBy(
+      consumerSqs.requests,
+      parseCounterBy(text, "scalestream_sqs_requests_total", "operation"),
+    );
+    consumerSqs.empty += parseCounter(text, "scalestream_sqs_empty_receives_total");
+    consumerSqs.received += parseCounter(text, "scalestream_consumer_messages_received_total");
+    e2e = addHistograms(e2e, parseHistogram(text, "scalestream_e2e_latency_seconds"));
+    flush = addHistograms(
+      flush,
+      parseHistogram(text, "scalestream_consumer_flush_duration_seconds"),
+    );
+    flushSize = addHistograms(
+      flushSize,
+      parseHistogram(text, "scalestream_consumer_flush_size_events"),
+    );
+    dbErrors += parseCounter(text, "scalestream_consumer_db_errors_total");
+  }
+  return { e2e, flush, flushSize, dbErrors, consumerSqs };
+}
+
+interface StepContext {
+  o: RampOptions;
+  group: ProcessGroup;
+  env: Record<string, string>;
+  sampler: Sampler;
+  inspectPort: number | undefined;
+}
+
+interface Ramp {
+  steps: StepResult[];
+  /** One per producer run, then the HTTP phase's, for the reconciliation. */
+  ledgers: LedgerTotals[];
+  stepMarks: { t: number; offered: number }[];
+  producerExits: Map<string, number | null>;
+}
+
+/** Runs the steps in order; stops after the first one not sustained when asked to. */
+async function runSteps(ctx: StepContext): Promise<Ramp> {
+  const { o } = ctx;
+  const ramp: Ramp = { steps: [], ledgers: [], stepMarks: [], producerExits: new Map() };
+  for (const [i, offered] of o.steps.entries()) {
+    if (o.signal.aborted) throw new Error("Aborted");
+    ramp.stepMarks.push({ t: ctx.sampler.elapsedS(), offered });
+    const { step, ledger, producer, exitCode } = await runStep(ctx, i, offered);
+    ramp.ledgers.push(ledger);
+    ramp.producerExits.set(producer, exitCode);
+    ramp.steps.push(step);
+    o.log(describeStep(step));
+    if (o.stopAtSaturation && step.verdict !== "sustained") {
+      o.log(`  not sustained at ${offered}/s: the ramp stops here`);
+      break;
+    }
+  }
+  return ramp;
+}
+
+/** One step: a producer process at `offered` events/s for the step's duration, then measured. */
+async function runStep(
+  ctx: StepContext,
+  i: number,
+  offered: number,
+): Promise<{ step: StepResult; ledger: LedgerTotals; producer: string; exitCode: number | null }> {
+  const { o, group, sampler } = ctx;
+  const ledgerFile = `${o.logDir}/ledger-${o.consumers}c-${offered}.json`;
+  const metricsPort = freePort();
+  sampler.watchProducer(metricsPort);
+  const producer = group.deno(
+    `producer-${i + 1}`,
+    repoPath("producer/main.ts"),
+    [
+      "--rate",
+      String(offered),
+      "--duration",
+      `${o.stepDurationS}s`,
+      "--seed",
+      String(o.seedBase + i),
+      "--ledger",
+      ledgerFile,
+      ...o.producerFlags,
+    ],
+    { ...ctx.env, PRODUCER_METRICS_PORT: String(metricsPort) },
+    { logFile: `${o.logDir}/producer-${o.consumers}c-${offered}.log`, captureStdout: true },
+  );
+  const killer = setTimeout(() => {
+    o.log(`  producer at ${offered}/s overran its time; stopping it`);
+    void group.stop(producer, 10_000);
+  }, (o.stepDurationS + 60) * 1000);
+  const profiling = ctx.inspectPort && offered === o.profileAtRate
+    ? profileConsumer(o, ctx.inspectPort, offered)
+    : undefined;
+  const onAbort = () => void group.stop(producer, 5_000);
+  o.signal.addEventListener("abort", onAbort);
+  const status = await producer.status;
+  clearTimeout(killer);
+  o.signal.removeEventListener("abort", onAbort);
+  if (o.signal.aborted) throw new Error("Aborted");
+  const tEnd = sampler.elapsedS();
+  const out = (await producer.stdout!).trim().split("\n").at(-1) ?? "{}";
+  const summary = JSON.parse(out || "{}") as Record<string, number>;
+  if (status.code !== 0 && status.code !== 1) {
+    throw new Error(`Producer at ${offered}/s exited with ${status.code}; see its log`);
+  }
+  const ledger = JSON.parse(await Deno.readTextFile(ledgerFile)) as LedgerTotals;
+  const step = measureStep({
+    offered,
+    durationS: o.stepDurationS,
+    summary,
+    ...await stepWindow(sampler, tEnd, o.stepDurationS),
+  });
+  const profile = await profiling;
+  if (profile) step.profile = profile;
+  return { step, ledger, producer: producer.name, exitCode: status.signal ? null : status.code };
+}
+
+/**
+ * The samples a step is measured over: inside the producer's steady sending, past a warm-up,
+ * ending just before the producer stopped (so what it sent last and is still on its way does not
+ * count as missing).
+ */
+async function stepWindow(
+  sampler: Sampler,
+  tEnd: number,
+  durationS: number,
+): Promise<{ from: Sample; to: Sample; window: Sample[] }> {
+  await sampler.after(tEnd);
+  const samples = sampler.samples;
+  const warmup = Math.min(5, durationS / 4);
+  const from = pickSample(samples, tEnd - durationS + warmup);
+  const to = samples.findLast((s) => s.t <= tEnd - 0.3 && s.t > from.t) ?? samples.at(-1)!;
+  return { from, to, window: samples.filter((s) => s.t >= from.t && s.t <= to.t) };
+}
+
+/** A CPU profile of the first consumer over the middle of the step, written beside the logs. */
+function profileConsumer(
+  o: RampOptions,
+  port: number,
+  offered: number,
+): Promise<StepResult["profile"]> {
+  const file = `${o.logDir}/consumer-1-${o.consumers}c-${offered}.cpuprofile`;
+  return (async () => {
+    await delay(Math.min(5, o.stepDurationS / 4) * 1000);
+    const profile = await profileProcess(port, Math.max(1, o.stepDurationS / 2));
+    await Deno.writeTextFile(file, JSON.stringify(profile));
+    return { ...summarizeProfile(profile), file };
+  })().catch((err) => {
+    o.log(`  CPU profile failed: ${(err as Error).message}`);
+    return undefined;
+  });
+}
+
+/** The progress line of a step. */
+function describeStep(step: StepResult): string {
+  const signed = (n: number) => `${n >= 0 ? "+" : ""}${n}`;
+  return `  step ${step.offered}/s: sent ${step.achieved}/s, acked ${step.acked}/s, stored ` +
+    `${step.consumerRate}/s, queue ${signed(step.backlogSlope)}/s (end ${step.backlogEnd}), ` +
+    `unacked ${signed(step.sendBacklogSlope)}/s (end ${step.sendBacklogEnd}), ` +
+    `e2e p50/p95/p99 ${step.e2eMs.p50}/${step.e2eMs.p95}/${step.e2eMs.p99} ms → ${step.verdict}`;
 }
 
 function round(x: number, digits = 0): number {
@@ -763,17 +916,13 @@ export function sqsCost(
   };
 }
 
-async function drainQueue(
-  samples: Sample[],
-  sampleAfter: (t: number) => Promise<Sample>,
-  timeoutS: number,
-  signal: AbortSignal,
-) {
-  const start = samples.at(-1)!;
+/** Waits until the queue is empty and the stored count stands still (or `timeoutS`). */
+async function drainQueue(sampler: Sampler, timeoutS: number, signal: AbortSignal) {
+  const start = sampler.samples.at(-1)!;
   let last = start;
   let stable = 0;
   while (!signal.aborted && last.t - start.t < timeoutS) {
-    const s = await sampleAfter(last.t + 0.5);
+    const s = await sampler.after(last.t + 0.5);
     stable = s.visible + s.inflight === 0 && s.stored === last.stored ? stable + 1 : 0;
     last = s;
     if (stable >= 2) break;
