@@ -13,7 +13,7 @@
  * the same row locks. User-hours with more than `maxProductsPerHour` products stop adding pairs (a
  * bot guard that bounds the quadratic pair count).
  */
-import { revenueCents, type Tx } from "../shared/mod.ts";
+import { revenueCents, type Tx, type UserFeaturesRow } from "../shared/mod.ts";
 import type { FlushContext, FlushStage } from "./flush_events.ts";
 import { cmp, hourOf, iso, isoCache, upsertRow } from "./_analytics_util.ts";
 
@@ -118,9 +118,7 @@ export function featuresStage(options: FeaturesOptions = {}): FlushStage {
     // user waits here and then reads this one's committed histograms (read committed re-reads a
     // row it waited for), so the merge in memory is exact. Users without a row are inserted below;
     // a concurrent insert of the same new user waits on the first one and adds to it in SQL.
-    const held = await tx<
-      { user_id: string; categories: Counts; devices: Counts; hours: Counts }[]
-    >`
+    const held = await tx<Pick<UserFeaturesRow, "user_id" | "categories" | "devices" | "hours">[]>`
       select user_id, categories, devices, hours from user_features
       where user_id = any(${f.map((r) => r.userId)}::text[])
       order by user_id

@@ -9,7 +9,7 @@
  * Windows are whole event-time minutes ending with the purchase's minute. Needs `user_features`
  * (the features stage runs first in the same flush).
  */
-import { revenueCents } from "../shared/mod.ts";
+import { revenueCents, type UserFeaturesRow } from "../shared/mod.ts";
 import type { FlushContext, FlushStage } from "./flush_events.ts";
 import { type AlertInput, cmp, insertAlerts, iso, MINUTE_MS, minuteOf } from "./_analytics_util.ts";
 
@@ -89,7 +89,7 @@ export function fraudStage(options: FraudOptions): FlushStage {
           ${purchases.map((p) => iso(minuteOf(p.timeMs) - span))}::timestamptz[],
           ${purchases.map((p) => iso(minuteOf(p.timeMs)))}::timestamptz[])
           with ordinality as x(ip, usr, lo, hi, i)`,
-      tx<{ user_id: string; first_seen: Date; home_country: string }[]>`
+      tx<Pick<UserFeaturesRow, "user_id" | "first_seen" | "home_country">[]>`
         select user_id, first_seen, home_country from user_features
         where user_id = any(${[...new Set(purchases.map((p) => p.userId))]}::text[])`,
     ]);

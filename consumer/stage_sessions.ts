@@ -9,7 +9,7 @@
  * Without it (`lockUsers`), a transaction-scoped advisory lock per bucket of users (64 buckets,
  * sorted) is taken here, which serialises most concurrent flushes.
  */
-import type { Sql, Tx } from "../shared/mod.ts";
+import type { SessionRow, Sql, Tx } from "../shared/mod.ts";
 import type { FlushContext, FlushStage } from "./flush_events.ts";
 import { cmp, iso } from "./_analytics_util.ts";
 
@@ -56,22 +56,8 @@ interface Piece {
   clientSessionId: string;
 }
 
-interface SessionRow {
-  session_id: string;
-  user_id: string;
-  started_at: Date;
-  last_at: Date;
-  events: number;
-  page_views: number;
-  purchases: number;
-  entry_page: string | null;
-  entry_page_at: Date | null;
-  exit_page: string | null;
-  exit_page_at: Date | null;
-  device_type: string;
-  country: string;
-  client_session_id: string;
-}
+/** The columns read back to merge with; `converted` and `closed` are derived again on write. */
+type StoredSession = Omit<SessionRow, "converted" | "closed" | "closed_at">;
 
 /** The stage maintaining `sessions`. */
 export function sessionsStage(options: SessionsOptions): FlushStage {
@@ -121,7 +107,7 @@ export function sessionsStage(options: SessionsOptions): FlushStage {
     const lo = users.map((u) => iso(byUser.get(u)![0]!.start - timeout));
     const hi = users.map((u) => iso(byUser.get(u)!.at(-1)!.last + timeout));
     if (options.lockUsers ?? true) await lockUsers(tx, users);
-    const stored = await tx<SessionRow[]>`
+    const stored = await tx<StoredSession[]>`
       select s.session_id, s.user_id, s.started_at, s.last_at, s.events, s.page_views, s.purchases,
              s.entry_page, s.entry_page_at, s.exit_page, s.exit_page_at, s.device_type, s.country,
              s.client_session_id
@@ -185,7 +171,7 @@ export function sessionsStage(options: SessionsOptions): FlushStage {
 
 const finite = (ms: number) => Number.isFinite(ms) ? iso(ms) : null;
 
-function fromRow(s: SessionRow): Piece {
+function fromRow(s: StoredSession): Piece {
   return {
     sessionId: s.session_id,
     userId: s.user_id,

@@ -180,3 +180,5 @@ export {
   readQueueDepth,
 } from "./queue_depth.ts";
 export { type RawEventRow, rowToEvent } from "./event_row.ts";
+export { type SessionRow } from "./session_row.ts";
+export { type UserFeaturesRow } from "./user_features_row.ts";

@@ -2,28 +2,13 @@
  * `GET /v1/metrics/{traffic,revenue,funnel,active-users,geo,rejects}`: series over event-time
  * buckets of 1m, 5m or 1h, rolled up from the 1-minute aggregates the consumer writes.
  */
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
-import type { Context, Env } from "hono";
+import type { Env } from "hono";
 import type { Sql } from "../../../shared/mod.ts";
-import { respond, type ResponseCache } from "../../response_cache.ts";
 import { type Family, grainOfWindow, type PlanOptions, unionOf, withPlan } from "./_planner.ts";
-import {
-  badRequest,
-  errors,
-  Filters,
-  iso,
-  money,
-  RangeQuery,
-  ratio,
-  resolveRange,
-  SeriesQuery,
-} from "./_common.ts";
-
-const ok = <T extends z.ZodType>(schema: T, description: string) => ({
-  200: { description, content: { "application/json": { schema } } },
-  ...errors,
-});
+import { type AnalyticsDeps, readRoutes } from "./_read_routes.ts";
+import { Filters, iso, money, RangeQuery, ratio, resolveRange, SeriesQuery } from "./_common.ts";
 
 const RangeOut = z.object({ from: z.string(), to: z.string(), window: z.string() });
 
@@ -376,55 +361,41 @@ export function canonical<Q extends Record<string, unknown>>(q: Q): Q {
   return { ...q, from: r.from.toISOString(), to: r.to.toISOString() };
 }
 
-/** Registers the metric series routes; `cache` serves each answer to every caller for ≤ 1 s. */
-export function registerMetricRoutes<E extends Env>(
-  app: OpenAPIHono<E>,
-  deps: SeriesDeps & { cache?: ResponseCache },
-): void {
-  const cache = deps.cache;
-  const route = <Q extends Record<string, unknown>>(
+/** The metric series routes, to mount at `/v1/metrics`; every answer goes through the cache. */
+export function metricRoutes<E extends Env>(deps: AnalyticsDeps): OpenAPIHono<E> {
+  const { app, get } = readRoutes<E>(deps.cache);
+  const series = <Q extends Record<string, unknown>>(
     path: string,
     summary: string,
     query: z.ZodType<Q>,
-    out: z.ZodType,
-    description: string,
+    body: z.ZodType,
+    bodyDescription: string,
     compute: (q: Q, deps: SeriesDeps) => Promise<unknown>,
     extra: { description?: string } = {},
   ) =>
-    app.openapi(
-      createRoute({
-        method: "get",
-        path,
-        summary,
-        ...extra,
-        request: { query: query as never },
-        responses: ok(out, description),
-      }),
-      (async (c: Context) => {
-        const q = canonical((c.req as unknown as { valid(t: "query"): Q }).valid("query"));
-        return await respond(c, cache, path, q, () => compute(q, deps));
-      }) as never,
-      badRequest,
+    get(
+      { path, summary, ...extra, query, body, bodyDescription, cached: true, canonical },
+      ({ query: q }) => compute(q, deps),
     );
 
-  route(
-    "/v1/metrics/traffic",
+  series(
+    "/traffic",
     "Events per bucket by event type",
     SeriesQuery,
     TrafficOut,
     "Event counts per bucket",
     trafficSeries,
   );
-  route(
-    "/v1/metrics/revenue",
+  series(
+    "/revenue",
     "Orders, units, revenue, cancellations and average order value per bucket",
     SeriesQuery,
     RevenueOut,
     "Revenue per bucket; cancelled orders are netted out",
     revenueSeries,
   );
-  route(
-    "/v1/metrics/funnel",
+  series(
+    "/funnel",
     "View → add to cart → purchase counts and rates per bucket",
     SeriesQuery,
     FunnelOut,
@@ -435,8 +406,8 @@ export function registerMetricRoutes<E extends Env>(
         "events that carry that category count.",
     },
   );
-  route(
-    "/v1/metrics/active-users",
+  series(
+    "/active-users",
     "Exact distinct users per bucket and over the whole range",
     SeriesQuery,
     ActiveOut,
@@ -447,20 +418,21 @@ export function registerMetricRoutes<E extends Env>(
         "each minute; category is not a user attribute and is rejected.",
     },
   );
-  route(
-    "/v1/metrics/geo",
+  series(
+    "/geo",
     "Users, events, purchases and revenue by country and region",
     GeoQuery,
     GeoOut,
     "Geographic distribution over the range",
     geoRegions,
   );
-  route(
-    "/v1/metrics/rejects",
+  series(
+    "/rejects",
     "Invalid, too-old and too-new events per bucket of arrival time",
     RangeQuery,
     RejectsOut,
     "The late and rejected tally",
     rejectSeries,
   );
+  return app;
 }
