@@ -17,7 +17,11 @@ import {
   parseFlags,
   setupLogging,
 } from "./shared/mod.ts";
-import { type EmbeddedService, startEmbeddedPostgres, startEmbeddedSqs } from "./local/mod.ts";
+import {
+  type EmbeddedService,
+  startEmbeddedPostgres,
+  startEmbeddedSqs,
+} from "./deploy/local/mod.ts";
 import { createConsumerRuntime } from "./consumer/mod.ts";
 import {
   apiOptionsFromConfig,
@@ -27,7 +31,7 @@ import {
   pipelineTotals,
   registerLakeMetrics,
 } from "./api/mod.ts";
-import { createS3Client, ensureBucket } from "./lake/mod.ts";
+import { createS3Client, ensureBucket } from "./consumer/lake/mod.ts";
 import {
   createEventSender,
   createGenerator,
@@ -138,7 +142,7 @@ registerLakeMetrics(metrics.registry, { sql });
 let lakeRun: Promise<unknown> | null = null;
 const lakeTimer = config.lakeExportIntervalMs > 0
   ? setInterval(() => {
-    lakeRun ??= import("./lake/run_lake_jobs.ts")
+    lakeRun ??= import("./consumer/lake/run_lake_jobs.ts")
       .then(({ runLakeJobs }) =>
         runLakeJobs({
           sql,

@@ -8,9 +8,9 @@ import { parseArgs } from "node:util";
 import { flushEvents } from "../consumer/mod.ts";
 import { createGenerator } from "../producer/mod.ts";
 import { createSql, loadConfig, migrate } from "../shared/mod.ts";
-import { startEmbeddedSqs } from "../local/mod.ts";
-import { createS3Client, ensureBucket, exportToLake, syncLake } from "../lake/mod.ts";
-import { openLakeDb } from "../lake/duckdb_lake.ts";
+import { startEmbeddedSqs } from "../deploy/local/mod.ts";
+import { createS3Client, ensureBucket, exportToLake, syncLake } from "../consumer/lake/mod.ts";
+import { openLakeDb } from "../consumer/lake/duckdb_lake.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -77,7 +77,7 @@ try {
   // `deno task query` as a user runs it: a fresh process, warm cache (nothing to download).
   t = performance.now();
   const cli = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "lake/main.ts", "query", "--csv", queries.count],
+    args: ["run", "-A", "consumer/lake/main.ts", "query", "--csv", queries.count],
     env: {
       SQS_ENDPOINT: fauxqs.url,
       LAKE_BUCKET: "bench",

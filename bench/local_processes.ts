@@ -1,6 +1,6 @@
 /**
  * The one supervisor of the pipeline's programs as local processes on loopback, for chaos runs,
- * soaks and load tests: fauxqs as a process of its own (`local/main.ts`, `deno task sqs`),
+ * soaks and load tests: fauxqs as a process of its own (`deploy/local/main.ts`, `deno task sqs`),
  * consumer processes (`consumer/main.ts consume`) and producer processes (`producer/main.ts`),
  * each configured through its environment. The load test's process groups
  * (bench/loadtest/_processes.ts) are built on it.
@@ -20,7 +20,7 @@
 const ROOT = new URL("..", import.meta.url).pathname;
 const CONSUMER_MAIN = `${ROOT}consumer/main.ts`;
 const PRODUCER_MAIN = `${ROOT}producer/main.ts`;
-const LOCAL_SQS_MAIN = `${ROOT}local/main.ts`;
+const LOCAL_SQS_MAIN = `${ROOT}deploy/local/main.ts`;
 
 /** A child process this module started. */
 export interface LocalProcess {

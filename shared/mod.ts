@@ -1,7 +1,7 @@
 /**
  * Shared foundations of ScaleStream: the event contract, configuration, logging, database and
  * queue clients, the message codec, migrations and the command line. The embedded local stack
- * (fauxqs, PGlite) lives in `local/`, outside every production program's import graph.
+ * (fauxqs, PGlite) lives in `deploy/local/`, outside every production program's import graph.
  */
 export {
   canonicalJson,

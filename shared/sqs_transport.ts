@@ -16,7 +16,7 @@
  * message.
  *
  * It lives in `shared/` because three folders send with it: the producer, the API's HTTP
- * ingestion and the server client (`client/`).
+ * ingestion and the server client (`producer/client/`).
  */
 import { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
 import {

@@ -9,7 +9,7 @@ import { Match, Template } from "aws-cdk-lib/assertions";
 import * as ecs from "aws-cdk-lib/aws-ecs";
 import { LAKE_DATABASE, LAKE_WORKGROUP, LakeConstruct } from "../deploy/cdk/lake_construct.ts";
 import { ScaleStreamStack } from "../deploy/cdk/scalestream_stack.ts";
-import { LAKE_COLUMNS, objectKey } from "../lake/mod.ts";
+import { LAKE_COLUMNS, objectKey } from "../consumer/lake/mod.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = Record<string, any>;

@@ -21,7 +21,11 @@ import {
   type SQSClient,
   unpackBody,
 } from "../shared/mod.ts";
-import { type EmbeddedService, startEmbeddedPostgres, startEmbeddedSqs } from "../local/mod.ts";
+import {
+  type EmbeddedService,
+  startEmbeddedPostgres,
+  startEmbeddedSqs,
+} from "../deploy/local/mod.ts";
 
 const LOCAL_PG = "postgres://postgres@127.0.0.1:5432/test";
 

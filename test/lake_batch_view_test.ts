@@ -12,9 +12,9 @@ import {
   type ExperimentReport,
   type Sql,
 } from "../shared/mod.ts";
-import { exportToLake } from "../lake/mod.ts";
-import { checkDay } from "../lake/batch_view.ts";
-import { refreshReports } from "../lake/run_lake_jobs.ts";
+import { exportToLake } from "../consumer/lake/mod.ts";
+import { checkDay } from "../consumer/lake/batch_view.ts";
+import { refreshReports } from "../consumer/lake/run_lake_jobs.ts";
 import { accepted, makeEvent, seededEvents } from "./analytics_fixtures.ts";
 import { createTestDb } from "./harness.ts";
 import { createTestLake, exportAll } from "./lake_fixtures.ts";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { flushEvents } from "../consumer/mod.ts";
 import { createGenerator } from "../producer/mod.ts";
-import { createLakeExportJob } from "../lake/mod.ts";
+import { createLakeExportJob } from "../consumer/lake/mod.ts";
 import { createTestDb, eventually, testConfig } from "./harness.ts";
 import { createTestLake } from "./lake_fixtures.ts";
 

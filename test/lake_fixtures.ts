@@ -1,13 +1,13 @@
 /** A real S3 for lake tests: fauxqs's S3 on a free port, a fresh bucket and a cache directory. */
 import { loadConfig, type Sql } from "../shared/mod.ts";
-import { startEmbeddedSqs } from "../local/mod.ts";
+import { startEmbeddedSqs } from "../deploy/local/mod.ts";
 import {
   createS3Client,
   ensureBucket,
   type ExportResult,
   exportToLake,
   type S3Client,
-} from "../lake/mod.ts";
+} from "../consumer/lake/mod.ts";
 import { eventually } from "./harness.ts";
 
 export interface TestLake {

@@ -17,8 +17,8 @@ import {
   type SentMeta,
 } from "../producer/mod.ts";
 import type { CohortReport, ExperimentReport } from "../shared/mod.ts";
-import { checkDay } from "../lake/batch_view.ts";
-import { refreshReports } from "../lake/run_lake_jobs.ts";
+import { checkDay } from "../consumer/lake/batch_view.ts";
+import { refreshReports } from "../consumer/lake/run_lake_jobs.ts";
 import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";
 import { createTestLake, exportAll } from "./lake_fixtures.ts";
 

@@ -1,7 +1,8 @@
 /**
  * Production programs carry no development-only dependency: `deno info --json` on each program a
- * container runs lists the npm packages its import graph reaches (static and dynamic imports,
- * transitively), and none may be an emulator, a browser driver, a load tool or the CDK.
+ * container runs, on the server client and on the lake's program lists the npm packages its import
+ * graph reaches (static and dynamic imports, transitively), and none may be an emulator (those live
+ * in `deploy/local/`), a browser driver, a load tool or the CDK.
  */
 import assert from "node:assert/strict";
 
@@ -13,6 +14,15 @@ const PRODUCTION_PROGRAMS = [
   "producer/main.ts",
   "api/main.ts",
   "migrations/main.ts",
+];
+
+/**
+ * Production code outside the images: the server client services import (and bundle for Node) and
+ * the data lake's program (the `lake jobs` task).
+ */
+const PRODUCTION_ENTRY_POINTS = [
+  "producer/client/mod.ts",
+  "consumer/lake/main.ts",
 ];
 
 const DEVELOPMENT_ONLY = [
@@ -54,7 +64,7 @@ async function npmPackagesOf(program: string): Promise<Set<string>> {
   return names;
 }
 
-for (const program of PRODUCTION_PROGRAMS) {
+for (const program of [...PRODUCTION_PROGRAMS, ...PRODUCTION_ENTRY_POINTS]) {
   Deno.test(`${program} imports no emulator, browser driver, load tool or CDK`, async () => {
     const names = await npmPackagesOf(program);
     assert.ok(names.has("postgres"), `the graph of ${program} was not read: ${[...names]}`);

@@ -1,10 +1,10 @@
 /**
- * The server client (client/mod.ts) end to end: events sent through it go into fauxqs packed many
+ * The server client (producer/client/mod.ts) end to end: events sent through it go into fauxqs packed many
  * to a message, a consumer stores them in PostgreSQL, and they are read back; an invalid event is
  * refused in `send()` and never reaches the queue.
  */
 import assert from "node:assert/strict";
-import { createServerClient, InvalidEventError } from "../client/mod.ts";
+import { createServerClient, InvalidEventError } from "../producer/client/mod.ts";
 import { createConsumer } from "../consumer/mod.ts";
 import { createGenerator } from "../producer/mod.ts";
 import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";

@@ -323,7 +323,7 @@ async function startQueueServer(
   const port = freePort();
   const fauxqs = group.deno(
     "fauxqs",
-    repoPath("local/main.ts"),
+    repoPath("deploy/local/main.ts"),
     ["--port", String(port)],
     {},
     { logFile: `${logDir}/fauxqs.log` },

@@ -2,7 +2,7 @@
  * The data lake on AWS: the S3 bucket the export writes Parquet to (`events/dt=…/hour=…/`), aged
  * into cheaper storage classes, a Glue table over the same layout with partition projection (no
  * crawler, no partition maintenance: Athena computes the partitions from the path template), and
- * an Athena workgroup with a per-query scan limit. The columns come from lake/lake_columns.ts, the
+ * an Athena workgroup with a per-query scan limit. The columns come from consumer/lake/lake_columns.ts, the
  * same list the export writes.
  */
 import { Aws, Duration, RemovalPolicy } from "aws-cdk-lib";
@@ -12,7 +12,7 @@ import * as glue from "aws-cdk-lib/aws-glue";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
-import { LAKE_COLUMNS, LAKE_PARTITION_KEYS } from "../../lake/mod.ts";
+import { LAKE_COLUMNS, LAKE_PARTITION_KEYS } from "../../consumer/lake/mod.ts";
 
 export interface LakeConstructProps {
   /** Tasks that export (the consumers): may write `events/`, and get `LAKE_BUCKET`. */

@@ -3,7 +3,7 @@
  * maintenance loop): built once from the configuration, run per tick. A failed run leaves a
  * pending range that the next run resumes, so a scheduler only has to log the error.
  */
-import type { Config, Sql } from "../shared/mod.ts";
+import type { Config, Sql } from "../../shared/mod.ts";
 import { type ExportResult, exportToLake } from "./export_events.ts";
 import { createS3Client, ensureBucket, lakeS3Endpoint } from "./lake_s3.ts";
 

@@ -3,7 +3,7 @@
  * foreground, for `produce`, `consume`, `api` and `dlq` run as separate programs. Stops on Ctrl-C
  * or SIGTERM.
  */
-import { parseFlags, runMain, UsageError } from "../shared/mod.ts";
+import { parseFlags, runMain, UsageError } from "../../shared/mod.ts";
 import { DEFAULT_LOCAL_SQS_PORT, startEmbeddedSqs } from "./mod.ts";
 
 const USAGE = `Usage: deno task sqs [--port N]

@@ -5,7 +5,7 @@ import {
   S3Client,
   S3ServiceException,
 } from "@aws-sdk/client-s3";
-import type { Config } from "../shared/mod.ts";
+import type { Config } from "../../shared/mod.ts";
 
 export { S3Client };
 

@@ -9,7 +9,7 @@
  * reads the export watermark, the stream's totals and the totals of the events not yet exported
  * (batch_id ≥ watermark), and from the lake it counts only batch_id < watermark.
  */
-import { type BatchCheck, getLogger, type Logger, type Sql, type Tx } from "../shared/mod.ts";
+import { type BatchCheck, getLogger, type Logger, type Sql, type Tx } from "../../shared/mod.ts";
 import type { S3Client } from "./lake_s3.ts";
 import { openLakeDb } from "./duckdb_lake.ts";
 import { syncLake } from "./sync_lake.ts";

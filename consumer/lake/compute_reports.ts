@@ -6,7 +6,7 @@
  * Both read only exported events (batch_id below the watermark the sync saw), so a report names
  * the exact set of events behind it.
  */
-import { type CohortReport, type ExperimentReport, type Sql } from "../shared/mod.ts";
+import { type CohortReport, type ExperimentReport, type Sql } from "../../shared/mod.ts";
 import type { LakeDb } from "./duckdb_lake.ts";
 import { compareProportions, sampleRatioMismatch, wilsonInterval } from "./stats.ts";
 

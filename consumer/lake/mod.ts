@@ -3,7 +3,7 @@
  * (`events/dt=YYYY-MM-DD/hour=HH/`), mirrored locally for SQL. Everything exported here is plain
  * JavaScript (the export needs no native code and no file system), so a consumer or scheduler may
  * import it; the DuckDB side (queries, batch view, cohorts, experiments) stays in the lake's own
- * program, `lake/main.ts`, and its modules.
+ * program, `consumer/lake/main.ts`, and its modules.
  */
 export {
   type ExportDeps,

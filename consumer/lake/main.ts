@@ -19,7 +19,7 @@ import {
   setupLogging,
   type Sql,
   UsageError,
-} from "../shared/mod.ts";
+} from "../../shared/mod.ts";
 import { createS3Client, ensureBucket, lakeS3Endpoint, type S3Client } from "./lake_s3.ts";
 import { exportToLake } from "./export_events.ts";
 import { syncLake } from "./sync_lake.ts";

@@ -21,7 +21,7 @@ Deno.test("objectKey() is the same for the same range and sorts in export order"
 });
 
 Deno.test("docs/lake.md describes every lake column", async () => {
-  const doc = await Deno.readTextFile(new URL("../docs/lake.md", import.meta.url));
+  const doc = await Deno.readTextFile(new URL("../../docs/lake.md", import.meta.url));
   for (const c of LAKE_COLUMNS) {
     assert.match(doc, new RegExp(`^\\| \`${c.name}\` +\\|`, "m"), `docs/lake.md lacks ${c.name}`);
   }

@@ -3,7 +3,7 @@
  * and recompute the cohort and experiment reports. `deno task lake jobs` runs it once (a daily or
  * hourly scheduled task in production); `deno task dev` runs it on an interval.
  */
-import { type BatchCheck, getLogger } from "../shared/mod.ts";
+import { type BatchCheck, getLogger } from "../../shared/mod.ts";
 import { type ExportResult, exportToLake, readWatermark } from "./export_events.ts";
 import { type BatchViewDeps, checkDay } from "./batch_view.ts";
 import { computeCohorts, computeExperiments, storeReport } from "./compute_reports.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRandom } from "../producer/mod.ts";
+import { createRandom } from "../../producer/mod.ts";
 import { compareProportions, sampleRatioMismatch, wilsonInterval, zCritical } from "./stats.ts";
 
 const close = (actual: number, expected: number, tolerance: number, what: string) =>

@@ -3,7 +3,7 @@
  * queue, packed the way the producer packs them.
  *
  * ```ts
- * import { createServerClient } from "./client/mod.ts";
+ * import { createServerClient } from "./producer/client/mod.ts";
  * const events = createServerClient({ queueUrl: Deno.env.get("QUEUE_URL")!, region: "eu-west-1" });
  * await events.send({ eventId: crypto.randomUUID(), eventType: "purchase", ... });
  * await events.close(); // flushes

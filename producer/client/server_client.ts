@@ -13,7 +13,7 @@ import {
   type EventSchema,
   type SenderStats,
   SQSClient,
-} from "../shared/mod.ts";
+} from "../../shared/mod.ts";
 import type { z } from "zod";
 
 /** An event as a caller writes it: the contract's input shape (what `EventSchema` accepts). */

@@ -18,7 +18,7 @@
  * range; only one commit takes effect.
  */
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { getLogger, type Logger, type Sql } from "../shared/mod.ts";
+import { getLogger, type Logger, type Sql } from "../../shared/mod.ts";
 import { LAKE_COLUMNS, objectKey, partitionOf } from "./lake_columns.ts";
 import { encodeParquet } from "./parquet_encode.ts";
 
