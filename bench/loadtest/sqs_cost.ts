@@ -15,7 +15,14 @@
  * Exit status: 0 reconciled exactly (whatever the figures), 1 a mismatch or failed run, 2 bad usage.
  */
 import { parseArgs } from "node:util";
-import { dropOpenSchemas, type RampResult, runRamp } from "./run_ramp.ts";
+import {
+  dropOpenSchemas,
+  type Percentiles,
+  type RampResult,
+  type Reconciliation,
+  runRamp,
+  type SqsCost,
+} from "./run_ramp.ts";
 import { killEverything } from "./_processes.ts";
 
 const HELP = `Usage: deno task bench:sqs-cost --rate R --seconds S [options]
@@ -35,8 +42,21 @@ Run it under \`flock /tmp/scalestream-bench.lock\` on a shared machine.`;
 /** The issue's targets at 10k events/s. */
 export const TARGETS = { billedPerMillion: 5000, e2eP95Ms: 500 } as const;
 
-/** The figures of one run, as `--json` prints them. */
-export interface SqsCostResult {
+/**
+ * The figures of one run, as `--json` prints them. The billed-request figures are the step's
+ * {@linkcode SqsCost}, except `perMillion`, whose kinds this output has always named its own way.
+ */
+export interface SqsCostResult extends
+  Pick<
+    SqsCost,
+    | "billedPerMillion"
+    | "producerPerMillion"
+    | "consumerPerMillion"
+    | "requests"
+    | "billed"
+    | "messagesPerReceive"
+    | "compressionRatio"
+  > {
   command: string;
   rate: number;
   seconds: number;
@@ -46,11 +66,7 @@ export interface SqsCostResult {
   loadAverage: { start: string; end: string };
   nproc: number;
   /** Events acknowledged by SQS and stored, over the measured window. */
-  events: { acked: number; stored: number; perMessage: number };
-  /** Billed requests per million events, the producer's and the consumers' together. */
-  billedPerMillion: number;
-  producerPerMillion: number;
-  consumerPerMillion: number;
+  events: SqsCost["events"] & { perMessage: number };
   /** By kind, per million events: sends and receives by 64 KiB chunk. */
   perMillion: {
     sends: number;
@@ -60,16 +76,11 @@ export interface SqsCostResult {
     heartbeats: number;
     other: number;
   };
-  /** Requests (calls) and billed requests (chunks) in the window, by operation. */
-  requests: Record<string, number>;
-  billed: Record<string, number>;
-  messagesPerReceive: number;
-  compressionRatio: number;
   /** Event timestamp → commit, over the window. */
-  e2eMs: { p50: number; p95: number; p99: number };
+  e2eMs: Omit<Percentiles, "count">;
   /** "sustained" when the consumers kept up with the offered rate. */
   verdict: string;
-  reconcile: { ok: boolean; mismatches: string[] };
+  reconcile: Pick<Reconciliation, "ok" | "mismatches">;
   drain: RampResult["drain"];
   /** Whether the run meets the issue's targets (≤ 5,000 billed per million, p95 ≤ 500 ms, exact). */
   withinTargets: boolean;

@@ -63,12 +63,9 @@ export function addApiService(stack: Stack, props: ApiServiceProps): ApiService 
     health: { port: API_PORT, startPeriodS: 15 },
   });
   const minTasks = props.minTasks ?? 2;
-  const service = addProgramService(stack, "ApiService", {
-    cluster: props.cluster,
+  const service = addProgramService(stack, "ApiService", props, {
     taskDefinition,
     desiredCount: minTasks,
-    subnets: props.subnets,
-    securityGroup: props.securityGroup,
   });
 
   const loadBalancer = new elbv2.ApplicationLoadBalancer(stack, "LoadBalancer", {

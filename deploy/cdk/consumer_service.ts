@@ -68,12 +68,9 @@ export function addConsumerService(stack: Stack, props: ConsumerServiceProps): C
     health: { port: CONSUMER_HEALTH_PORT, startPeriodS: 30 },
   });
   const minTasks = props.minTasks ?? 1;
-  const service = addProgramService(stack, "ConsumerService", {
-    cluster: props.cluster,
+  const service = addProgramService(stack, "ConsumerService", props, {
     taskDefinition,
     desiredCount: minTasks,
-    subnets: props.subnets,
-    securityGroup: props.securityGroup,
     enableExecuteCommand: false,
   });
 

@@ -93,33 +93,30 @@ export interface ProgramServiceInputs {
   memoryMiB?: number;
 }
 
-export interface ProgramServiceProps {
-  cluster: ecs.ICluster;
-  taskDefinition: ecs.FargateTaskDefinition;
-  desiredCount: number;
-  subnets: ec2.SubnetSelection;
-  securityGroup: ec2.ISecurityGroup;
-  enableExecuteCommand?: boolean;
-}
-
 /**
- * A service that runs a program's task: deployments start new tasks before stopping old ones and
- * roll back when the new tasks fail to start.
+ * A service that runs a program's task in the stack's cluster, subnets and security group:
+ * deployments start new tasks before stopping old ones and roll back when the new tasks fail to
+ * start.
  */
 export function addProgramService(
   stack: Stack,
   id: string,
-  props: ProgramServiceProps,
+  where: Pick<ProgramServiceInputs, "cluster" | "subnets" | "securityGroup">,
+  what: {
+    taskDefinition: ecs.FargateTaskDefinition;
+    desiredCount: number;
+    enableExecuteCommand?: boolean;
+  },
 ): ecs.FargateService {
   return new ecs.FargateService(stack, id, {
-    cluster: props.cluster,
-    taskDefinition: props.taskDefinition,
-    desiredCount: props.desiredCount,
-    vpcSubnets: props.subnets,
-    securityGroups: [props.securityGroup],
+    cluster: where.cluster,
+    taskDefinition: what.taskDefinition,
+    desiredCount: what.desiredCount,
+    vpcSubnets: where.subnets,
+    securityGroups: [where.securityGroup],
     circuitBreaker: { enable: true, rollback: true },
     minHealthyPercent: 100,
     maxHealthyPercent: 200,
-    enableExecuteCommand: props.enableExecuteCommand,
+    enableExecuteCommand: what.enableExecuteCommand,
   });
 }
