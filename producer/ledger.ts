@@ -65,8 +65,9 @@ export function metaOf(
   };
 }
 
-export function createLedger(): Ledger {
-  const t = {
+/** Totals of a ledger that recorded nothing: the one place the shape's zeros are written. */
+export function emptyLedgerTotals(): LedgerTotals {
+  return {
     accepted: 0,
     unique: 0,
     invalid: 0,
@@ -75,8 +76,40 @@ export function createLedger(): Ledger {
     tooOld: 0,
     failed: 0,
     rejectedByApi: 0,
+    byType: {},
+    revenue: 0,
   };
-  const byType: Partial<Record<EventType, number>> = {};
+}
+
+/** The counters of {@linkcode LedgerTotals} that ledgers add up. */
+const COUNTS = [
+  "accepted",
+  "unique",
+  "invalid",
+  "duplicates",
+  "tooNew",
+  "tooOld",
+  "failed",
+  "rejectedByApi",
+] as const satisfies readonly (keyof LedgerTotals)[];
+
+/** Sums ledgers (several producers' totals files), revenue to the cent. */
+export function sumLedgers(ledgers: readonly LedgerTotals[]): LedgerTotals {
+  const sum = emptyLedgerTotals();
+  let cents = 0;
+  for (const l of ledgers) {
+    for (const k of COUNTS) sum[k] += l[k] ?? 0;
+    for (const [t, n] of Object.entries(l.byType) as [EventType, number | undefined][]) {
+      sum.byType[t] = (sum.byType[t] ?? 0) + (n ?? 0);
+    }
+    cents += Math.round(l.revenue * 100);
+  }
+  sum.revenue = cents / 100;
+  return sum;
+}
+
+export function createLedger(): Ledger {
+  const { byType, revenue: _, ...t } = emptyLedgerTotals();
   let cents = 0;
   return {
     acked(metas) {

@@ -38,6 +38,11 @@ export function createProducerMetrics(
   counter("events_total", "Events handed to the sender", () => s().events);
   counter("events_acked_total", "Events in messages SQS acknowledged", () => s().ackedEvents);
   counter(
+    "events_rejected_total",
+    "Events the HTTP ingestion API refused one by one (--target http)",
+    () => s().rejectedEvents,
+  );
+  counter(
     "events_failed_total",
     "Events in messages that failed after all retries",
     () => s().failedEvents,

@@ -1,7 +1,7 @@
 /**
  * The producer: a seeded clickstream simulator (catalog, shoppers, sessions, inventory), injections
- * of deliberate trouble, rate profiles, an open-loop rate driver, the SQS packer, the HTTP sender,
- * the ledger of what was acknowledged, and the partner CSV import.
+ * of deliberate trouble, rate profiles, an open-loop rate driver (sending through the sender core
+ * in shared/), the ledger of what was acknowledged, and the partner CSV import.
  */
 export {
   type Catalog,
@@ -59,29 +59,29 @@ export {
   type SourceItem,
 } from "./injections.ts";
 export { diurnalFactor, parseRateProfile, type RateProfile } from "./rate_profile.ts";
-/** The packing sender lives in shared/ (the API and the server client use it too). */
+/** The sender core and both transports live in shared/ (the API and the server client use it too). */
 export {
   createEventSender,
+  createHttpSender,
   type EventSender,
   type EventSenderOptions,
-  MAX_BATCH_BYTES,
-  type SenderStats,
-} from "../shared/mod.ts";
-export {
-  createHttpSender,
   HTTP_MAX_BATCH_BYTES,
   HTTP_MAX_BATCH_EVENTS,
   type HttpSenderOptions,
   type IngestResponse,
+  MAX_BATCH_BYTES,
   retryAfterMs,
-} from "./http_sender.ts";
+  type SenderStats,
+} from "../shared/mod.ts";
 export {
   createLedger,
+  emptyLedgerTotals,
   type Ledger,
   type LedgerTotals,
   metaOf,
   type SentKind,
   type SentMeta,
+  sumLedgers,
 } from "./ledger.ts";
 export {
   type Progress,

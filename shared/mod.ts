@@ -91,14 +91,38 @@ export {
   SQSClient,
 } from "./sqs.ts";
 export { parseFlags, runMain, UsageError } from "./cli.ts";
-/** The packing SQS sender (producer, HTTP ingestion and the server client send through it). */
+/**
+ * The one sender core (producer, HTTP ingestion and the server client send through it) and its
+ * transports: SQS `SendMessageBatch` and the HTTP ingestion API.
+ */
+export {
+  type BatchSenderOptions,
+  createBatchSender,
+  type EventSender,
+  type SealedUnit,
+  type SenderStats,
+  type SenderTransport,
+  type UnitResult,
+} from "./batch_sender.ts";
 export {
   createEventSender,
-  type EventSender,
   type EventSenderOptions,
   MAX_BATCH_BYTES,
-  type SenderStats,
-} from "./event_sender.ts";
+  type SqsMessage,
+  sqsTransport,
+  type SqsTransportOptions,
+} from "./sqs_transport.ts";
+export {
+  createHttpSender,
+  HTTP_MAX_BATCH_BYTES,
+  HTTP_MAX_BATCH_EVENTS,
+  type HttpBatch,
+  type HttpSenderOptions,
+  httpTransport,
+  type HttpTransportOptions,
+  type IngestResponse,
+  retryAfterMs,
+} from "./http_transport.ts";
 export {
   createDeleteBatcher,
   type DeleteBatcher,

@@ -3,12 +3,19 @@
  * fauxqs queue and a real consumer.
  */
 import assert from "node:assert/strict";
-import { ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { createApp, type EventStatus, type IngestResult } from "../api/mod.ts";
 import { createConsumer } from "../consumer/mod.ts";
 import { createGenerator } from "../producer/mod.ts";
-import { encodeEvent, type Event, packBody, unpackBody } from "../shared/mod.ts";
-import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";
+import { encodeEvent, type Event, packBody } from "../shared/mod.ts";
+import {
+  createTestDb,
+  createTestSqs,
+  drainQueue,
+  eventually,
+  messageEvents,
+  testConfig,
+} from "./harness.ts";
 
 const db = await createTestDb();
 globalThis.addEventListener("unload", () => void db.close());
@@ -23,24 +30,6 @@ function post(app: ReturnType<typeof createApp>, body: unknown, headers: Headers
     headers: { "content-type": "application/json", ...headers },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
-}
-
-async function drain(q: { sqs: import("../shared/mod.ts").SQSClient; queueUrl: string }) {
-  const out: unknown[] = [];
-  for (;;) {
-    const r = await q.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: q.queueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 0,
-        MessageAttributeNames: ["All"],
-      }),
-    );
-    if (!r.Messages?.length) return out;
-    for (const m of r.Messages) {
-      out.push(...unpackBody(m.Body, m.MessageAttributes?.["ss-encoding"]?.StringValue));
-    }
-  }
 }
 
 Deno.test("POST /v1/events enqueues a batch, a consumer stores it, and GET /v1/events/{id} finds it stored without raw IP or user agent", async () => {
@@ -114,7 +103,7 @@ Deno.test("POST /v1/events reports invalid events by index and enqueues only the
     assert.equal(body.rejected, 3);
     assert.deepEqual(body.errors.map((e) => e.index), [1, 3, 4]);
     assert.match(body.errors[0]!.reason, /eventId/);
-    const queued = await drain(q);
+    const queued = messageEvents(await drainQueue(q));
     assert.deepEqual(
       queued.map((e) => (e as Event).eventId).sort(),
       [a!.eventId, c!.eventId].sort(),
@@ -148,7 +137,7 @@ Deno.test("POST /v1/events accepts one event and seed 003's snake_case field nam
     const res = await post(app, snake);
     assert.equal(res.status, 202);
     assert.deepEqual(await res.json(), { accepted: 1, rejected: 0, errors: [] });
-    const [queued] = await drain(q) as Event[];
+    const [queued] = messageEvents(await drainQueue(q)) as Event[];
     assert.equal(queued?.eventId, snake.event_id);
     assert.equal(queued?.userId, "u-snake");
     assert.equal(queued?.eventType, "product_click");
@@ -177,7 +166,7 @@ Deno.test("POST /v1/events answers 413 problems above 1 MiB or 500 events, and 4
     const bad = await post(app, "{not json");
     assert.equal(bad.status, 400);
     assert.equal((await bad.json()).title, "Bad Request");
-    assert.equal((await drain(q)).length, 0);
+    assert.equal((await drainQueue(q)).length, 0);
   } finally {
     await app.close();
     await q.close();

@@ -1,71 +1,22 @@
 /** The SQS packer against a real fauxqs server. */
 import assert from "node:assert/strict";
-import {
-  DeleteMessageBatchCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  type SQSClient,
-} from "@aws-sdk/client-sqs";
+import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import {
   createEventSender,
   ENCODING_ATTRIBUTE,
   type Event,
   instrumentSqsClient,
+  messageBytes,
   Registry,
-  unpackBody,
   validateEvent,
 } from "../shared/mod.ts";
-import { createTestSqs, type TestSqs } from "./harness.ts";
+import { createTestSqs, drainQueue, messageEvents } from "./harness.ts";
 import {
   createEventSource,
   createGenerator,
   createLedger,
   type SentMeta,
 } from "../producer/mod.ts";
-
-/** Drains the queue: every message, with its attributes; deletes what it read. */
-async function drain(q: TestSqs): Promise<Message[]> {
-  const out: Message[] = [];
-  for (let empty = 0; empty < 2;) {
-    const r = await q.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: q.queueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 0,
-        MessageAttributeNames: ["All"],
-        VisibilityTimeout: 60,
-      }),
-    );
-    const msgs = r.Messages ?? [];
-    if (msgs.length === 0) {
-      empty++;
-      continue;
-    }
-    out.push(...msgs);
-    await q.sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: q.queueUrl,
-        Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
-      }),
-    );
-  }
-  return out;
-}
-
-function valuesOf(messages: Message[]): unknown[] {
-  return messages.flatMap((m) =>
-    unpackBody(m.Body, m.MessageAttributes?.[ENCODING_ATTRIBUTE]?.StringValue)
-  );
-}
-
-function bytesOf(m: Message): number {
-  let n = new TextEncoder().encode(m.Body ?? "").length;
-  for (const [k, v] of Object.entries(m.MessageAttributes ?? {})) {
-    n += k.length + (v.DataType?.length ?? 0) + (v.StringValue?.length ?? 0);
-  }
-  return n;
-}
 
 Deno.test("the ledger equals what fauxqs holds; messages stay under the byte limit with attributes", async () => {
   const q = await createTestSqs();
@@ -94,11 +45,13 @@ Deno.test("the ledger equals what fauxqs holds; messages stay under the byte lim
     assert.equal(totals.accepted, 3000);
     assert.equal(totals.failed, 0);
 
-    const messages = await drain(q);
+    const messages = await drainQueue(q);
     assert.equal(messages.length, sender.stats.messages);
-    const values = valuesOf(messages);
+    const values = messageEvents(messages);
     assert.equal(values.length, totals.accepted);
-    for (const m of messages) assert.ok(bytesOf(m) <= 4096, `message of ${bytesOf(m)} bytes`);
+    for (const m of messages) {
+      assert.ok(messageBytes(m) <= 4096, `message of ${messageBytes(m)} bytes`);
+    }
     const ids = new Set<string>();
     let invalid = 0;
     let duplicates = 0;
@@ -148,7 +101,7 @@ Deno.test("emoji and other non-BMP characters survive the trip through fauxqs", 
     }));
     for (const s of sent) await sender.send(s, undefined);
     await sender.flush();
-    const got = valuesOf(await drain(q)) as Event[];
+    const got = messageEvents(await drainQueue(q)) as Event[];
     assert.deepEqual(got.map((g) => g.searchQuery).sort(), [...texts].sort());
   } finally {
     await q.close();
@@ -204,7 +157,7 @@ Deno.test("only entries SQS lists as failed are retried; the sender's own faults
     assert.ok(totals.failed > 0, "the sender's fault is reported as failed");
     assert.equal(totals.accepted + totals.failed, 200);
     assert.equal(sender.stats.retriedEntries, 1);
-    const received = valuesOf(await drain(q));
+    const received = messageEvents(await drainQueue(q));
     assert.equal(received.length, totals.accepted, "nothing acknowledged twice");
   } finally {
     await q.close();
@@ -266,17 +219,17 @@ Deno.test("compressed messages stay under the byte limit and carry several times
       });
       for (const e of events) await sender.send(e, undefined);
       await sender.flush();
-      const messages = await drain(q);
+      const messages = await drainQueue(q);
       assert.equal(messages.length, sender.stats.messages);
       for (const m of messages) {
-        assert.ok(bytesOf(m) <= 8192, `${encoding} message of ${bytesOf(m)} bytes`);
+        assert.ok(messageBytes(m) <= 8192, `${encoding} message of ${messageBytes(m)} bytes`);
         assert.equal(m.MessageAttributes?.[ENCODING_ATTRIBUTE]?.StringValue, encoding);
       }
-      assert.deepEqual(valuesOf(messages), events, `${encoding}: every event, in order`);
+      assert.deepEqual(messageEvents(messages), events, `${encoding}: every event, in order`);
       counts[encoding] = messages.length;
       if (encoding !== "json") {
         // Nearly full on average (the last one holds what was left).
-        const fill = messages.slice(0, -1).reduce((s, m) => s + bytesOf(m), 0) /
+        const fill = messages.slice(0, -1).reduce((s, m) => s + messageBytes(m), 0) /
           (8192 * (messages.length - 1));
         assert.ok(fill >= 0.8, `${encoding}: messages ${Math.round(fill * 100)} % full`);
       }
@@ -304,11 +257,11 @@ Deno.test("a message that does not shrink when compressed goes out as plain JSON
     const event = { eventId: crypto.randomUUID(), noise };
     await sender.send(event, undefined);
     await sender.flush();
-    const [m, ...rest] = await drain(q);
+    const [m, ...rest] = await drainQueue(q);
     assert.equal(rest.length, 0);
     assert.equal(m!.MessageAttributes?.[ENCODING_ATTRIBUTE]?.StringValue, "json");
-    assert.ok(bytesOf(m!) <= 8192);
-    assert.deepEqual(valuesOf([m!]), [event]);
+    assert.ok(messageBytes(m!) <= 8192);
+    assert.deepEqual(messageEvents([m!]), [event]);
   } finally {
     await q.close();
   }
@@ -373,11 +326,11 @@ Deno.test("a batch larger than 64 KiB is billed once per started 64 KiB chunk of
     assert.equal(await value("scalestream_sqs_billed_requests_total", "SendMessageBatch"), 5);
     // Received back: billed by what each receive returned: 5 chunks when both come in one receive,
     // 4 + 2 = 6 when fauxqs returns them one per receive.
-    const messages = await drain(q);
+    const messages = await drainQueue(q);
     assert.equal(messages.length, 2);
     const receives = await value("scalestream_sqs_requests_total", "ReceiveMessage");
     const billedReceives = await value("scalestream_sqs_billed_requests_total", "ReceiveMessage");
-    const nonEmpty = billedReceives - 2; // drain() ends with two empty receives, 1 each
+    const nonEmpty = billedReceives - 2; // drainQueue() ends with two empty receives, 1 each
     assert.ok(nonEmpty === 5 || nonEmpty === 6, `${billedReceives} billed in ${receives} receives`);
   } finally {
     await q.close();

@@ -4,15 +4,22 @@
  * uniquely named queues. Everything starts on port 0 and is removed again by `close()`.
  */
 import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+} from "@aws-sdk/client-sqs";
+import {
   createSql,
   createSqsClient,
   delay,
+  ENCODING_ATTRIBUTE,
   ensureQueues,
   loadConfig,
   migrate,
   type QueueUrls,
   type Sql,
   type SQSClient,
+  unpackBody,
 } from "../shared/mod.ts";
 import { type EmbeddedService, startEmbeddedPostgres, startEmbeddedSqs } from "../local/mod.ts";
 
@@ -135,4 +142,43 @@ export async function eventually(
     await delay(stepMs);
   }
   return await check();
+}
+
+/**
+ * Reads a queue empty: every message with its attributes, received until two receives in a row
+ * come back empty, each deleted once read (so a later drain of the same queue sees only new ones).
+ */
+export async function drainQueue(q: { sqs: SQSClient; queueUrl: string }): Promise<Message[]> {
+  const out: Message[] = [];
+  for (let empty = 0; empty < 2;) {
+    const r = await q.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: q.queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        MessageAttributeNames: ["All"],
+        VisibilityTimeout: 60,
+      }),
+    );
+    const msgs = r.Messages ?? [];
+    if (msgs.length === 0) {
+      empty++;
+      continue;
+    }
+    out.push(...msgs);
+    await q.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: q.queueUrl,
+        Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+      }),
+    );
+  }
+  return out;
+}
+
+/** The events received messages carry, in order, whatever each body's encoding. */
+export function messageEvents(messages: readonly Message[]): unknown[] {
+  return messages.flatMap((m) =>
+    unpackBody(m.Body, m.MessageAttributes?.[ENCODING_ATTRIBUTE]?.StringValue)
+  );
 }

@@ -11,10 +11,10 @@ import {
   parseHistogram,
 } from "../bench/loadtest/prom_histogram.ts";
 import { judgeStep, knee, slope } from "../bench/loadtest/saturation.ts";
-import { compareWithTotals, sqsCost, sumLedgers } from "../bench/loadtest/run_ramp.ts";
+import { compareWithTotals, sqsCost } from "../bench/loadtest/run_ramp.ts";
 import { linearTicks, lineChart, logTicks } from "../bench/loadtest/svg_chart.ts";
 import { quantile } from "../bench/loadtest/http_load.ts";
-import type { LedgerTotals } from "../producer/mod.ts";
+import { emptyLedgerTotals, type LedgerTotals, sumLedgers } from "../producer/mod.ts";
 
 const SCRAPE = (a: number, b: number, c: number) =>
   `# HELP x
@@ -89,19 +89,7 @@ Deno.test("a growing backlog saturates a step where it grows; the knee is the st
   });
 });
 
-const ledger = (o: Partial<LedgerTotals>): LedgerTotals => ({
-  accepted: 0,
-  unique: 0,
-  invalid: 0,
-  duplicates: 0,
-  tooNew: 0,
-  tooOld: 0,
-  failed: 0,
-  rejectedByApi: 0,
-  byType: {},
-  revenue: 0,
-  ...o,
-});
+const ledger = (o: Partial<LedgerTotals>): LedgerTotals => ({ ...emptyLedgerTotals(), ...o });
 
 Deno.test("ledgers are summed to the cent and compared by the ledger's reconciliation rule (docs/producer.md)", () => {
   const sum = sumLedgers([

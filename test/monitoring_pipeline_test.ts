@@ -275,6 +275,7 @@ Deno.test("the producer metrics are served at GET /metrics, and not at all with 
       messages: 1,
       batches: 1,
       ackedEvents: 5,
+      rejectedEvents: 2,
       failedEvents: 0,
       retriedEntries: 0,
       inflightBatches: 0,
@@ -291,6 +292,7 @@ Deno.test("the producer metrics are served at GET /metrics, and not at all with 
     const text = await res.text();
     assert.match(text, /^scalestream_producer_events_acked_total 5$/m);
     assert.match(text, /^scalestream_producer_body_bytes_total 20$/m);
+    assert.match(text, /^scalestream_producer_events_rejected_total 2$/m);
     assert.match(text, /^process_cpu_seconds_total /m);
     const missing = await fetch(server.url.replace("/metrics", "/other"));
     assert.equal(missing.status, 404);

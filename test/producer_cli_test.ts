@@ -1,10 +1,8 @@
 /** `deno task produce` and `deno task import-csv` as programs, against a real fauxqs server. */
 import assert from "node:assert/strict";
-import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import type { LedgerTotals } from "../producer/mod.ts";
-import { ENCODING_ATTRIBUTE, validateEvent } from "../shared/mod.ts";
-import { unpackBody } from "../shared/mod.ts";
-import { createTestSqs, type TestSqs } from "./harness.ts";
+import { validateEvent } from "../shared/mod.ts";
+import { createTestSqs, drainQueue, messageEvents, type TestSqs } from "./harness.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const MAIN = new URL("../producer/main.ts", import.meta.url).pathname;
@@ -29,33 +27,7 @@ async function run(args: string[], q?: TestSqs) {
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-async function receiveAll(q: TestSqs): Promise<unknown[]> {
-  const values: unknown[] = [];
-  for (let empty = 0; empty < 2;) {
-    const r = await q.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: q.queueUrl,
-        MaxNumberOfMessages: 10,
-        MessageAttributeNames: ["All"],
-      }),
-    );
-    const msgs = r.Messages ?? [];
-    if (msgs.length === 0) {
-      empty++;
-      continue;
-    }
-    for (const m of msgs) {
-      values.push(...unpackBody(m.Body, m.MessageAttributes?.[ENCODING_ATTRIBUTE]?.StringValue));
-    }
-    await q.sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: q.queueUrl,
-        Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
-      }),
-    );
-  }
-  return values;
-}
+const receiveAll = async (q: TestSqs) => messageEvents(await drainQueue(q));
 
 Deno.test("produce writes a ledger that equals what the queue received", async () => {
   const q = await createTestSqs();

@@ -9,6 +9,7 @@ import {
   formatDifferences,
   type LedgerTotals,
   reconcile as reconcileLedger,
+  sumLedgers,
 } from "../../producer/mod.ts";
 import {
   type BilledBreakdown,
@@ -796,44 +797,6 @@ async function httpPhase(
       `late (> ${sse.lateGapMs} ms) ${sse.clientsWithLateUpdate}`,
   );
   return { ingest, reads, sse };
-}
-
-/** Sums ledgers (the producer's totals file shape). */
-export function sumLedgers(ledgers: LedgerTotals[]): LedgerTotals {
-  const sum: LedgerTotals = {
-    accepted: 0,
-    unique: 0,
-    invalid: 0,
-    duplicates: 0,
-    tooNew: 0,
-    tooOld: 0,
-    failed: 0,
-    rejectedByApi: 0,
-    byType: {},
-    revenue: 0,
-  };
-  let cents = 0;
-  for (const l of ledgers) {
-    for (
-      const k of [
-        "accepted",
-        "unique",
-        "invalid",
-        "duplicates",
-        "tooNew",
-        "tooOld",
-        "failed",
-        "rejectedByApi",
-      ] as const
-    ) sum[k] += l[k] ?? 0;
-    for (const [t, n] of Object.entries(l.byType)) {
-      sum.byType[t as keyof LedgerTotals["byType"]] =
-        (sum.byType[t as keyof LedgerTotals["byType"]] ?? 0) + (n ?? 0);
-    }
-    cents += Math.round(l.revenue * 100);
-  }
-  sum.revenue = cents / 100;
-  return sum;
 }
 
 /**

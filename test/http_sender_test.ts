@@ -1,11 +1,13 @@
 /** The HTTP sender against a small real server implementing the ingestion contract. */
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { validateEvent } from "../shared/mod.ts";
-import { createHttpSender, retryAfterMs } from "./http_sender.ts";
-import { createEventSource } from "./injections.ts";
-import { createLedger, type SentMeta } from "./ledger.ts";
-import { createGenerator } from "./shopper_sessions.ts";
+import { createHttpSender, retryAfterMs, validateEvent } from "../shared/mod.ts";
+import {
+  createEventSource,
+  createGenerator,
+  createLedger,
+  type SentMeta,
+} from "../producer/mod.ts";
 
 /** `POST /v1/events` as the API promises it; answers 503, then 429 with Retry-After, then 202. */
 function startIngestServer(key: string) {
@@ -38,20 +40,26 @@ function startIngestServer(key: string) {
   };
 }
 
+/** An HTTP sender that records every event's result in a ledger, as `produce --target http` does. */
+function ledgerSender(url: string, apiKey: string, maxInflightRequests: number) {
+  const ledger = createLedger();
+  const sender = createHttpSender<SentMeta>({
+    url,
+    apiKey,
+    lingerMs: 5,
+    maxInflightRequests,
+    minRetryDelayMs: 1,
+    onAck: (m) => ledger.acked(m),
+    onReject: (m) => ledger.rejectedByApi(m),
+    onFail: (m) => ledger.failed(m),
+  });
+  return { ledger, sender };
+}
+
 Deno.test("the HTTP sender posts batches of at most 500, retries 429/5xx and counts per the answer", async () => {
   const server = startIngestServer("k1");
   try {
-    const ledger = createLedger();
-    const sender = createHttpSender<SentMeta>({
-      url: server.url,
-      apiKey: "k1",
-      lingerMs: 5,
-      maxInflightRequests: 1,
-      minRetryDelayMs: 1,
-      onAck: (m) => ledger.acked(m),
-      onReject: (m) => ledger.rejectedByApi(m),
-      onFail: (m) => ledger.failed(m),
-    });
+    const { ledger, sender } = ledgerSender(server.url, "k1", 1);
     const gen = createGenerator({ seed: 5, users: 50, products: 10 });
     const source = createEventSource(gen, { rates: { invalid: 0.05 } });
     let invalid = 0;
@@ -64,6 +72,8 @@ Deno.test("the HTTP sender posts batches of at most 500, retries 429/5xx and cou
     const totals = ledger.totals();
     assert.equal(totals.failed, 0);
     assert.equal(totals.rejectedByApi, invalid);
+    assert.equal(sender.stats.rejectedEvents, invalid);
+    assert.equal(sender.stats.ackedEvents, server.received.length);
     assert.equal(totals.accepted, server.received.length);
     assert.equal(totals.accepted + totals.rejectedByApi, 1800);
     assert.ok(server.batchSizes.every((n) => n <= 500), `batches ${server.batchSizes}`);
@@ -76,16 +86,7 @@ Deno.test("the HTTP sender posts batches of at most 500, retries 429/5xx and cou
 Deno.test("a refused batch (401) fails at once instead of retrying", async () => {
   const server = startIngestServer("right");
   try {
-    const ledger = createLedger();
-    const sender = createHttpSender<SentMeta>({
-      url: server.url,
-      apiKey: "wrong",
-      lingerMs: 1,
-      maxInflightRequests: 2,
-      minRetryDelayMs: 1,
-      onAck: (m) => ledger.acked(m),
-      onFail: (m) => ledger.failed(m),
-    });
+    const { ledger, sender } = ledgerSender(server.url, "wrong", 2);
     const gen = createGenerator({ seed: 5, users: 5, products: 5 });
     for (let i = 0; i < 10; i++) {
       const e = gen.next(Date.now());
