@@ -6,14 +6,27 @@
  * (answered with 304 on `If-None-Match`) and `Cache-Control: max-age=1`, so browsers and an edge
  * cache may keep them as long; `Vary: x-api-key` keeps a shared cache from serving one key's
  * answer to another. A request with `Cache-Control: no-cache` bypasses the cache (the benchmark's
- * "cold" figures) and refreshes the entry.
+ * "cold" figures) and refreshes the entry. A hit only looks up its answer: the body is serialised,
+ * encoded, hashed (ETag) and given its headers once per answer, and its gzip variant (for clients
+ * that accept gzip, as browsers do) compressed once on first demand.
  */
+import { gzipSync } from "node:zlib";
 import type { Context } from "hono";
 import { Counter, type Registry } from "../shared/mod.ts";
 
 export interface CachedAnswer {
   body: string;
+  /** `body` in UTF-8, encoded once: a hit sends these bytes as they are. */
+  bytes: Uint8Array<ArrayBuffer>;
   etag: string;
+  /** The 200 response's headers, built once per answer (`etag` included). */
+  headers: Readonly<Record<string, string>>;
+  /** The gzip variant, compressed on the first request that accepts it, then kept. */
+  gzip?: {
+    bytes: Uint8Array<ArrayBuffer>;
+    etag: string;
+    headers: Readonly<Record<string, string>>;
+  };
 }
 
 export interface ResponseCacheStats {
@@ -71,10 +84,7 @@ export function createResponseCache(options: ResponseCacheOptions = {}): Respons
     const entry: Entry = {
       at: now(),
       done: false,
-      answer: compute().then((value) => {
-        const body = JSON.stringify(value);
-        return { body, etag: `"${hash(body)}"` };
-      }),
+      answer: compute().then((value) => answerOf(JSON.stringify(value))),
     };
     entry.answer.then(
       () => {
@@ -116,6 +126,46 @@ export function createResponseCache(options: ResponseCacheOptions = {}): Respons
   };
 }
 
+const encoder = new TextEncoder();
+const HEADERS = {
+  "content-type": "application/json",
+  "cache-control": "public, max-age=1",
+  "vary": "x-api-key, accept-encoding",
+} as const;
+/** Below this a body is sent as it is (gzip would save little and cost a compression). */
+const GZIP_MIN_BYTES = 1024;
+
+/** Everything a hit needs, computed once when the answer is: bytes, ETag and headers. */
+function answerOf(body: string): CachedAnswer {
+  const etag = `"${hash(body)}"`;
+  return { body, bytes: encoder.encode(body), etag, headers: { ...HEADERS, etag } };
+}
+
+/** Whether `accept-encoding` allows gzip (listed, and not with q=0). */
+export function acceptsGzip(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  const h = header.toLowerCase();
+  if (!h.includes("gzip") && !h.includes("*")) return false;
+  return h.split(",").some((part) => {
+    const [name, ...params] = part.split(";").map((x) => x.trim());
+    if (name !== "gzip" && name !== "*") return false;
+    const q = params.find((p) => p.startsWith("q="));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
+}
+
+/** The answer's gzip variant, made once (Deno.serve would otherwise compress on every request). */
+function gzipOf(answer: CachedAnswer): NonNullable<CachedAnswer["gzip"]> {
+  if (answer.gzip) return answer.gzip;
+  const bytes = Uint8Array.from(gzipSync(answer.bytes));
+  const etag = `${answer.etag.slice(0, -1)}-gz"`;
+  return answer.gzip = {
+    bytes,
+    etag,
+    headers: { ...answer.headers, etag, "content-encoding": "gzip" },
+  };
+}
+
 /** 53-bit string hash (cyrb53): ETags only need to change when the body does. */
 function hash(s: string): string {
   let h1 = 0xdeadbeef, h2 = 0x41c6ce57;
@@ -147,21 +197,19 @@ export async function respond(
   query: Readonly<Record<string, unknown>>,
   compute: () => Promise<unknown>,
 ): Promise<Response> {
-  const bypass = /no-cache|no-store/i.test(c.req.header("cache-control") ?? "");
-  const answer = cache
-    ? await cache.get(cacheKey(path, query), compute, { bypass })
-    : { body: JSON.stringify(await compute()), etag: undefined };
-  const headers: Record<string, string> = {
-    "content-type": "application/json",
-    "cache-control": "public, max-age=1",
-    "vary": "x-api-key",
-  };
-  if (answer.etag !== undefined) {
-    headers.etag = answer.etag;
-    const inm = c.req.header("if-none-match");
-    if (inm !== undefined && inm.split(",").some((t) => t.trim() === answer.etag)) {
-      return new Response(null, { status: 304, headers });
-    }
+  const cc = c.req.header("cache-control");
+  const bypass = cc !== undefined && /no-cache|no-store/i.test(cc);
+  if (!cache) {
+    return new Response(JSON.stringify(await compute()), { status: 200, headers: HEADERS });
   }
-  return new Response(answer.body, { status: 200, headers });
+  const answer = await cache.get(cacheKey(path, query), compute, { bypass });
+  // A hit costs no serialisation, hashing or compression: all were done once per answer.
+  const sent = answer.bytes.length >= GZIP_MIN_BYTES && acceptsGzip(c.req.header("accept-encoding"))
+    ? gzipOf(answer)
+    : answer;
+  const inm = c.req.header("if-none-match");
+  if (inm !== undefined && inm.split(",").some((t) => t.trim() === sent.etag)) {
+    return new Response(null, { status: 304, headers: sent.headers });
+  }
+  return new Response(sent.bytes, { status: 200, headers: sent.headers });
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { gunzipSync } from "node:zlib";
 import { Hono } from "hono";
 import { Registry } from "../shared/mod.ts";
-import { cacheKey, createResponseCache, respond } from "./response_cache.ts";
+import { acceptsGzip, cacheKey, createResponseCache, respond } from "./response_cache.ts";
 
 Deno.test("the response cache computes a query once for concurrent callers and for its TTL", async () => {
   let t = 0;
@@ -58,4 +59,44 @@ Deno.test("respond() sends ETag and Cache-Control, and 304 for a matching If-Non
   const again = await app.request("/x", { headers: { "if-none-match": etag } });
   assert.equal(again.status, 304);
   assert.equal(await again.text(), "");
+});
+
+Deno.test("respond() sends a gzip variant, compressed once, to clients that accept gzip", async () => {
+  const cache = createResponseCache();
+  const app = new Hono();
+  const big = { rows: Array.from({ length: 300 }, (_, i) => ({ i, name: `row ${i}` })) };
+  let runs = 0;
+  app.get("/x", (c) => respond(c, cache, "/x", {}, () => Promise.resolve((runs++, big))));
+  const plain = await app.request("/x");
+  assert.equal(plain.headers.get("content-encoding"), null);
+  const body = await plain.text();
+  assert.deepEqual(JSON.parse(body), big);
+  const gz = { "accept-encoding": "gzip, deflate, br" };
+  const answers = [];
+  for (let i = 0; i < 3; i++) answers.push(await app.request("/x", { headers: gz }));
+  const bytes = await Promise.all(answers.map(async (r) => new Uint8Array(await r.arrayBuffer())));
+  for (const r of answers) assert.equal(r.headers.get("content-encoding"), "gzip");
+  assert.ok(bytes[0]!.length < body.length / 3, `${bytes[0]!.length} of ${body.length} bytes`);
+  assert.deepEqual(bytes[1], bytes[0]);
+  assert.equal(new TextDecoder().decode(gunzipSync(bytes[0]!)), body);
+  assert.equal(runs, 1);
+  // Its own ETag, and 304 on it; Vary names the encoding.
+  const etag = answers[0]!.headers.get("etag")!;
+  assert.notEqual(etag, plain.headers.get("etag"));
+  assert.match(answers[0]!.headers.get("vary")!, /accept-encoding/);
+  const again = await app.request("/x", { headers: { ...gz, "if-none-match": etag } });
+  assert.equal(again.status, 304);
+  // Refused gzip (q=0) gets the plain body.
+  const refused = await app.request("/x", { headers: { "accept-encoding": "gzip;q=0, br" } });
+  assert.equal(refused.headers.get("content-encoding"), null);
+  assert.equal(await refused.text(), body);
+});
+
+Deno.test("acceptsGzip() reads accept-encoding with its q values", () => {
+  assert.equal(acceptsGzip(undefined), false);
+  assert.equal(acceptsGzip("br"), false);
+  assert.equal(acceptsGzip("gzip"), true);
+  assert.equal(acceptsGzip("deflate, GZIP;q=0.5"), true);
+  assert.equal(acceptsGzip("gzip;q=0"), false);
+  assert.equal(acceptsGzip("gzip;q=0.0, identity"), false);
 });

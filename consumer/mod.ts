@@ -51,6 +51,8 @@ export {
   type DispatchResult,
 } from "./alert_dispatcher.ts";
 export { rollUp, rollUpDirty, type RollUpOptions, type RollUpResult } from "./roll_up.ts";
+/** Per-day user bitmaps for exact distinct users over long ranges (migration 0042). */
+export { backfillUserSets } from "./user_sets.ts";
 export { rebuildAggregates, type RebuildRange, type RebuildResult } from "./rebuild_aggregates.ts";
 export {
   type MaintainOptions,

@@ -35,6 +35,9 @@ export const KEPT_TABLES: Readonly<Record<string, string>> = {
   inventory: "one row per product",
   dim_products: "the catalogue",
   dim_users: "user profiles from the CRM; deleted there",
+  user_ordinal:
+    "one integer per user and per region the user was seen in (the user-set bitmaps' positions): " +
+    "bounded by the shoppers ever seen; pruning it would renumber every bitmap",
   api_keys: "a handful of keys; revoked keys stay for the record",
   schema_migrations: "one row per migration",
   lake_state: "one row: the export watermark",
@@ -115,6 +118,7 @@ export const DEFAULT_RETENTION_RULES: readonly RetentionRule[] = [
     "agg_product_day",
     "active_user_day",
     "active_count_day",
+    "user_set_day",
   ].map((table): RetentionRule => ({
     table,
     keepDays: 730 * DAY,

@@ -12,6 +12,7 @@
  * transaction-level advisory lock taken with `try`: the second one skips its round.
  */
 import type { Sql } from "../shared/mod.ts";
+import { backfillUserSets, writeUserSets } from "./user_sets.ts";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -60,6 +61,7 @@ export async function rollUpDirty(
  */
 export async function rollUp(deps: { sql: Sql }, options: { before: Date }): Promise<Date | null> {
   await rollUpDirty(deps);
+  await backfillUserSets(deps); // days rolled before migration 0042, a week per round
   const [row] = await deps.sql<{ hour: Date | null }[]>`select min(hour) as hour from rollup_dirty`;
   const before = Math.floor(options.before.getTime() / HOUR_MS) * HOUR_MS;
   const open = row?.hour?.getTime() ?? Infinity;
@@ -179,6 +181,8 @@ async function rollUpOnce(sql: Sql, per: number): Promise<RollUpResult> {
              bit_or(1 << extract(hour from m.bucket at time zone 'UTC')::int)
       ${inDays("active_user_hour")}
       group by 1, 2, 3, 4, 5, 6`;
+    // The days' user bitmaps (consumer/user_sets.ts), from the presence rows just written.
+    await writeUserSets(tx as unknown as Sql, days);
     await tx`delete from active_count_day where bucket = any(${d}::timestamptz[])`;
     await tx`
       insert into active_count_day

@@ -8,6 +8,8 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { registerAnalyticsRoutes } from "../api/routes/analytics/register.ts";
 import { maskHours, type PlanOptions, planPieces } from "../api/routes/analytics/_planner.ts";
 import { rollUp, rollUpDirty } from "../consumer/roll_up.ts";
+import { backfillUserSets, buildUserSets, USER_SET_SPANS } from "../consumer/user_sets.ts";
+import { spanOfMask } from "../api/routes/analytics/_user_sets.ts";
 import type { Sql } from "../shared/mod.ts";
 import { flushAll, makeEvent, seededEvents } from "./analytics_fixtures.ts";
 import { createTestDb } from "./harness.ts";
@@ -41,6 +43,7 @@ const PLANS: Record<string, PlanOptions> = {
   "minute rows only": { maxGrain: "minute", rolledMinutes: false },
   "rolled minutes": { maxGrain: "minute" },
   "hours": { maxGrain: "hour" },
+  "days without user bitmaps": { userSets: false },
   "days (the default)": {},
 };
 
@@ -51,6 +54,10 @@ const RANGES = [
   "window=1m&from=2026-11-21T11:30:00Z&to=2026-11-21T12:30:00Z",
   // ragged: rounded to the bucket, so whole hours and days inside, minutes at the edges
   "window=1h&from=2026-11-20T05:40:00Z&to=2026-11-22T07:20:00Z",
+  // a suffix of one day, a prefix of the next (user bitmaps of both), and the marked late hour
+  "window=1h&from=2026-11-20T09:00:00Z&to=2026-11-21T13:00:00Z",
+  // a part of one day that is neither a prefix nor a suffix: its presence rows
+  "window=1h&from=2026-11-21T02:00:00Z&to=2026-11-21T09:00:00Z",
 ];
 const FILTERS = ["", "&device=mobile", "&country=US", "&segment=loyal", "&category=books"];
 
@@ -106,6 +113,41 @@ Deno.test("maskHours() regroups hour pieces by UTC day as 24-bit masks", () => {
     piece("minute", 26, 27),
     { day: new Date(day + 24 * H), mask: 1 << 3 },
   ]);
+});
+
+Deno.test("buildUserSets() sets ordinal i in every stored span that meets the user's hours", () => {
+  // ordinal 0: hours 2 and 5; ordinal 9: hour 23; ordinal 3: hour 0.
+  const sets = buildUserSets([
+    { ordinal: 0, hours: (1 << 2) | (1 << 5) },
+    { ordinal: 9, hours: 1 << 23 },
+    { ordinal: 3, hours: 1 },
+  ]);
+  assert.equal(sets.length, USER_SET_SPANS.length);
+  const members = (k: number) => {
+    const out: number[] = [];
+    sets[k]!.forEach((b, i) => {
+      for (let j = 0; j < 8; j++) if (b & (1 << j)) out.push(i * 8 + j);
+    });
+    return out;
+  };
+  USER_SET_SPANS.forEach(([a, b], k) => {
+    const expected = [
+      [0, [2, 5]],
+      [3, [0]],
+      [9, [23]],
+    ].filter(([, hs]) => (hs as number[]).some((h) => h >= a && h < b)).map(([o]) => o);
+    assert.deepEqual(members(k), expected, `[${a}, ${b})`);
+  });
+  assert.equal(sets[1]!.length, 1, "trailing zero bytes are left out"); // [0, 1): ordinal 3 only
+});
+
+Deno.test("spanOfMask() finds the whole day, prefixes and suffixes, and nothing else", () => {
+  assert.deepEqual(spanOfMask(0xffffff), [0, 24]);
+  assert.deepEqual(spanOfMask(0b111), [0, 3]);
+  assert.deepEqual(spanOfMask(0xffffff & ~0b1111), [4, 24]);
+  assert.deepEqual(spanOfMask(1 << 23), [23, 24]);
+  assert.equal(spanOfMask(0b110), null);
+  assert.equal(spanOfMask(0xffffff & ~(1 << 12)), null);
 });
 
 Deno.test("analytics answers equal a recount from raw events whichever table the planner reads", async (t) => {
@@ -194,6 +236,35 @@ Deno.test("analytics answers equal a recount from raw events whichever table the
         }
       }
     });
+
+    await t.step(
+      "days without user bitmaps are counted from presence rows until backfilled",
+      async () => {
+        const get = gets["days (the default)"]!;
+        const users = paths().filter((p) => /active-users\?[^&]*&[^&]*&[^&]*$|geo/.test(p));
+        const before = await Promise.all(users.map((p) => get(p)));
+        const [sets] = await db.sql<{ n: number }[]>`
+        select count(*)::int as n from user_set_day where country = '*'`;
+        assert.ok(sets!.n >= 3 * 47, `${sets!.n} all-user bitmaps`);
+        await db.sql`delete from user_set_day`;
+        for (const [i, p] of users.entries()) assert.deepEqual(await get(p), before[i], p);
+        let days = 0;
+        for (let n; (n = await backfillUserSets({ sql: db.sql }, { maxDays: 2 })) > 0;) days += n;
+        assert.ok(days >= 3, `${days} days backfilled`);
+        for (const [i, p] of users.entries()) assert.deepEqual(await get(p), before[i], p);
+        // The bitmaps are what these answers read: spoilt ones change every one of them.
+        await db.sql`update user_set_day set bits = bits || '\\xff'::bytea`;
+        const spoilt = await Promise.all(users.map((p) => get(p)));
+        for (const [i, p] of users.entries()) {
+          // Ranges over more than a day; within one, its part is read from presence rows here.
+          if ([0, 1, 4, 5].some((r) => p.includes(RANGES[r]!))) {
+            assert.notDeepEqual(spoilt[i], before[i], p);
+          } else assert.deepEqual(spoilt[i], before[i], p);
+        }
+        await db.sql`delete from user_set_day`;
+        while (await backfillUserSets({ sql: db.sql }) > 0);
+      },
+    );
 
     await t.step("the roll-up clears the late mark and the answers stay", async () => {
       const path = `/v1/metrics/traffic?${RANGES[1]}&device=mobile`;

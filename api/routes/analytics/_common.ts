@@ -52,9 +52,10 @@ export interface Range {
 }
 
 /**
- * Resolves `from`/`to`/`window` and bounds the number of buckets (400 when too many). The range is
- * aligned to the bucket (`from` down, `to` up), so every bucket of an answer is whole, the planner
- * can read whole hours and days, and the response cache keys on a few distinct ranges.
+ * Resolves `from`/`to`/`window` and bounds the number of buckets the answer holds (400 when more
+ * than `MAX_BUCKETS` once aligned). The range is aligned to the bucket (`from` down, `to` up), so
+ * every bucket of an answer is whole, the planner can read whole hours and days, and the response
+ * cache keys on a few distinct ranges.
  */
 export function resolveRange(
   q: { window: WindowName; from?: string | undefined; to?: string | undefined },
@@ -67,10 +68,9 @@ export function resolveRange(
   const to = up(rawTo);
   const from = q.from !== undefined ? down(Date.parse(q.from)) : to - 60 * windowMs;
   if (!(from < to)) throw new HTTPException(400, { message: `"from" must be before "to"` });
-  // The limit applies to the span asked for: aligning both ends may add one bucket (a 24-hour
-  // range not on a minute boundary spans 1,441 minutes once aligned), which is not refused.
-  const asked = q.from !== undefined ? rawTo - Date.parse(q.from) : to - from;
-  const buckets = Math.ceil(asked / windowMs);
+  // The limit applies to the buckets the answer holds (the aligned range): aligning both ends may
+  // add one bucket to what was asked (24 hours not on a minute boundary are 1,441 minutes).
+  const buckets = (to - from) / windowMs;
   if (buckets > MAX_BUCKETS) {
     throw new HTTPException(400, {
       message:

@@ -30,7 +30,16 @@ export interface PlanOptions {
   maxGrain?: Grain;
   /** Whether clean hours' minutes may come from a minute rollup (default true). */
   rolledMinutes?: boolean;
+  /**
+   * Whether distinct users over day-grain plans may come from the per-day user bitmaps (migration
+   * 0042; default true, used only when `maxGrain` is "day").
+   */
+  userSets?: boolean;
 }
+
+/** Whether a plan may read the per-day user bitmaps. */
+export const userSetsAllowed = (o: PlanOptions = {}) =>
+  o.userSets !== false && (o.maxGrain ?? "day") === "day";
 
 /** A grain no coarser than both. */
 export const finer = (a: Grain, b: Grain): Grain => (RANK[a] <= RANK[b] ? a : b);

@@ -6,7 +6,15 @@ import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import type { Env } from "hono";
 import type { Sql } from "../../../shared/mod.ts";
-import { type Family, grainOfWindow, type PlanOptions, unionOf, withPlan } from "./_planner.ts";
+import {
+  type Family,
+  grainOfWindow,
+  type PlanOptions,
+  unionOf,
+  userSetsAllowed,
+  withPlan,
+} from "./_planner.ts";
+import { countUsers, scopeKey } from "./_user_sets.ts";
 import { type AnalyticsDeps, readRoutes } from "./_read_routes.ts";
 import { Filters, iso, money, RangeQuery, ratio, resolveRange, SeriesQuery } from "./_common.ts";
 
@@ -241,6 +249,8 @@ export async function activeUsers(q: SeriesQueryIn, deps: SeriesDeps) {
   const window = grainOfWindow(r.windowMs);
   const plan = { ...deps.plan, rolledMinutes: false };
   const { device, country, segment } = q;
+  const sets = userSetsAllowed(deps.plan) && device === undefined && country === undefined &&
+    segment === undefined;
   return await withPlan(deps.sql, r, [window, "day"], plan, async (sql, [series, whole]) => {
     await sql`set local work_mem = '64MB'`; // the hash of a week's distinct users
     const where = sql`
@@ -267,14 +277,18 @@ export async function activeUsers(q: SeriesQueryIn, deps: SeriesDeps) {
     const [rows, total] = await Promise.all([
       sql<{ bucket: Date; users: number }[]>`
         select bucket, users::bigint as users from (${all}) y where users > 0 order by 1`,
-      sql<{ users: number }[]>`
-        select count(*)::bigint as users from (
-          select distinct user_id
-          from (${unionOf(sql, whole!, PRESENCE_FAMILY, sql`user_id`, where)}) x) y`,
+      // Unfiltered: from the per-day user bitmaps (a week ORs ≤ 8 of them); filtered: presence.
+      sets
+        ? countUsers(sql, whole!, { byRegion: false, country: null }).then((m) => m.get("*") ?? 0)
+        : sql<{ users: number }[]>`
+          select count(*)::bigint as users from (
+            select distinct user_id
+            from (${unionOf(sql, whole!, PRESENCE_FAMILY, sql`user_id`, where)}) x) y`
+          .then((t) => t[0]?.users ?? 0),
     ]);
     return {
       range: rangeOut(r, q.window),
-      distinctUsers: total[0]?.users ?? 0,
+      distinctUsers: total,
       buckets: rows.map((x) => ({ bucket: x.bucket.toISOString(), users: x.users })),
     };
   });
@@ -298,28 +312,40 @@ export async function geoRegions(q: GeoQueryIn, deps: SeriesDeps) {
       sql`country, region, events, purchases, revenue_cents`,
       where,
     );
+    const counted = userSetsAllowed(deps.plan)
+      ? countUsers(sql, pieces!, { byRegion: true, country })
+      : undefined;
     const users = unionOf(sql, pieces!, PRESENCE_FAMILY, sql`country, region, user_id`, where);
-    const rows = await sql<
-      {
-        country: string;
-        region: string;
-        users: number;
-        events: number;
-        purchases: number;
-        revenue: number;
-      }[]
-    >`
+    const u = counted
+      ? sql`select null::text as country, null::text as region, 0::bigint as users where false`
+      : sql`
+        select country, region, count(*)::bigint as users
+        from (select distinct country, region, user_id from (${users}) x) y group by 1, 2`;
+    const [rows, byRegion] = await Promise.all([
+      sql<
+        {
+          country: string;
+          region: string;
+          users: number;
+          events: number;
+          purchases: number;
+          revenue: number;
+        }[]
+      >`
       with g as (
         select country, region, sum(events)::bigint as events, sum(purchases)::bigint as purchases,
                sum(revenue_cents)::bigint as revenue
         from (${geo}) x group by 1, 2),
-      u as (
-        select country, region, count(*)::bigint as users
-        from (select distinct country, region, user_id from (${users}) x) y group by 1, 2)
+      u as (${u})
       select g.country, g.region, coalesce(u.users, 0)::bigint as users, g.events, g.purchases,
              g.revenue
       from g left join u using (country, region)
-      order by g.revenue desc, g.events desc, g.country, g.region limit 500`;
+      order by g.revenue desc, g.events desc, g.country, g.region limit 500`,
+      counted,
+    ]);
+    if (byRegion) {
+      for (const x of rows) x.users = byRegion.get(scopeKey(x.country, x.region)) ?? 0;
+    }
     return {
       range: rangeOut(r, q.window),
       regions: rows.map((x) => ({ ...x, revenue: money(x.revenue) })),

@@ -1,0 +1,36 @@
+/** `resolveRange()`: alignment to the bucket, and the bucket limit counted on the aligned range. */
+import assert from "node:assert/strict";
+import { HTTPException } from "hono/http-exception";
+import { MAX_BUCKETS, resolveRange } from "../api/routes/analytics/_common.ts";
+
+const refused = (q: Parameters<typeof resolveRange>[0]) =>
+  assert.throws(() => resolveRange(q), (e) => e instanceof HTTPException && e.status === 400);
+
+Deno.test("resolveRange() refuses a range whose aligned buckets exceed the limit, even when the span asked fits", () => {
+  // 24 hours starting 30 s into a minute: 1,440 minutes asked, 1,441 once aligned.
+  refused({ window: "1m", from: "2026-11-20T00:00:30Z", to: "2026-11-21T00:00:30Z" });
+  // 1,439.5 minutes asked, still 1,441 aligned buckets.
+  refused({ window: "1m", from: "2026-11-20T00:00:45Z", to: "2026-11-21T00:00:15Z" });
+  // 1,440 days of 1d asked from midday: 1,441 days once aligned.
+  refused({ window: "1d", from: "2020-01-01T12:00:00Z", to: "2023-12-11T12:00:00Z" });
+});
+
+Deno.test("resolveRange() accepts exactly the limit once aligned, and says how many buckets it spans", () => {
+  const r = resolveRange({
+    window: "1m",
+    from: "2026-11-20T00:00:00Z",
+    to: "2026-11-21T00:00:00Z",
+  });
+  assert.equal((r.to.getTime() - r.from.getTime()) / r.windowMs, MAX_BUCKETS);
+  const unaligned = resolveRange({
+    window: "1m",
+    from: "2026-11-20T00:00:30Z",
+    to: "2026-11-20T23:59:30Z",
+  });
+  assert.equal(unaligned.from.toISOString(), "2026-11-20T00:00:00.000Z");
+  assert.equal(unaligned.to.toISOString(), "2026-11-21T00:00:00.000Z");
+  assert.throws(
+    () => resolveRange({ window: "1h", from: "2026-01-01T00:00:00Z", to: "2026-03-02T00:30:00Z" }),
+    /Range spans 1441 buckets of 1h; at most 1440/,
+  );
+});
