@@ -82,7 +82,7 @@ export function analyticsStages(config: AnalyticsConfig): FlushStage[] {
   if (on.has("inventory")) {
     add("inventory", inventoryStage({ alertThreshold: config.inventoryAlertThreshold }));
   }
-  if (on.has("orders")) add("orders", ordersStage({}));
+  if (on.has("orders")) add("orders", ordersStage());
   if (on.has("windows")) add("bots", botsStage({ botEventsPerMinute: config.botEventsPerMinute }));
   return stages;
 }

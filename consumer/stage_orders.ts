@@ -46,20 +46,8 @@ export interface OrderDimsDelta {
   cancelledRevenue: number;
 }
 
-/**
- * Hands the order columns from the orders stage to the windows stage of the same flush (keyed by
- * the flush's `inserted` array), so `agg_minute_dims` is written by one sorted statement per flush:
- * two statements on one table could lock its rows in two passes, and deadlock two flushes.
- */
-export type OrderDimsHandoff = WeakMap<object, OrderDimsDelta[]>;
-
-export interface OrdersOptions {
-  /** Leave the `agg_minute_dims` order columns to the windows stage, which runs later. */
-  handoff?: OrderDimsHandoff;
-}
-
 /** The stage writing `orders` and the order columns of `agg_minute_dims`. */
-export function ordersStage(options: OrdersOptions = {}): FlushStage {
+export function ordersStage(): FlushStage {
   return async (ctx: FlushContext) => {
     const { tx, inserted, segmentOf } = ctx;
     const purchases = new Map<string, OrderLines>();
@@ -206,10 +194,6 @@ export function ordersStage(options: OrdersOptions = {}): FlushStage {
       }
     }
     if (deltas.size === 0) return;
-    if (options.handoff) {
-      options.handoff.set(inserted, [...deltas.values()]);
-      return;
-    }
     // The hours whose minute rows change here (a cancellation or a moved order can touch an hour
     // no new event of the batch is in) are rolled again (consumer/roll_up.ts reads the marks).
     const hours = [...new Set([...deltas.values()].map((d) => d.bucket - (d.bucket % 3_600_000)))]

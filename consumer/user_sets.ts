@@ -31,7 +31,10 @@ export const USER_SET_SPANS: readonly (readonly [number, number])[] = [
 /** A presence row reduced to what the sets need: a user's ordinal and the hours it was present. */
 export interface PresenceBits {
   ordinal: number;
-  /** Bit h = present in hour h (UTC) of the day; never 0. */
+  /**
+   * Bit h = present in hour h (UTC) of the day; 0 = present, hours unknown (a day rolled before
+   * migration 0041 whose hour rows were pruned before its masks were filled).
+   */
   hours: number;
 }
 
@@ -46,7 +49,6 @@ export function buildUserSets(rows: readonly PresenceBits[]): Uint8Array[] {
   const sets = USER_SET_SPANS.map(() => new Uint8Array(max < 0 ? 0 : n));
   const len = new Int32Array(sets.length);
   for (const { ordinal, hours } of rows) {
-    if (hours === 0) continue;
     const byte = ordinal >> 3, bit = 1 << (ordinal & 7);
     const low = 31 - Math.clz32(hours & -hours), high = 31 - Math.clz32(hours);
     const set = (k: number) => {
@@ -54,6 +56,7 @@ export function buildUserSets(rows: readonly PresenceBits[]): Uint8Array[] {
       if (byte >= len[k]!) len[k] = byte + 1;
     };
     set(0);
+    if (hours === 0) continue; // in the whole day only (writeUserSets then keeps that one)
     for (let b = low + 1; b <= 23; b++) set(b); // [0, b) holds the user when low < b
     for (let a = 1; a <= Math.min(high, 23); a++) set(23 + a); // [a, 24) when high >= a
   }
@@ -129,9 +132,18 @@ export async function writeUserSets(tx: Sql, days: readonly Date[]): Promise<num
     to_hour: number;
     bits: Buffer;
   }[] = [];
+  // A day with a user of unknown hours gets its whole-day sets only: its prefixes and suffixes are
+  // then read from presence rows, as the masks were before.
+  const unknownHours = new Set(
+    (await tx<{ bucket: Date }[]>`
+      select distinct bucket from active_user_day
+      where bucket = any(${d}::timestamptz[]) and hours = 0`).map((r) => r.bucket.getTime()),
+  );
   for (const g of groups.values()) {
     const all = g.country === "*";
+    const wholeOnly = unknownHours.has(g.bucket.getTime());
     buildUserSets(g.rows).forEach((bits, k) => {
+      if (k > 0 && wholeOnly) return;
       // Scope '*' keeps empty sets too: its rows say the day's sets exist.
       if (bits.length === 0 && !all) return;
       const [from_hour, to_hour] = USER_SET_SPANS[k]!;

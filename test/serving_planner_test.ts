@@ -139,6 +139,10 @@ Deno.test("buildUserSets() sets ordinal i in every stored span that meets the us
     assert.deepEqual(members(k), expected, `[${a}, ${b})`);
   });
   assert.equal(sets[1]!.length, 1, "trailing zero bytes are left out"); // [0, 1): ordinal 3 only
+  // Hours unknown (mask 0): in the whole day's set only.
+  const unknown = buildUserSets([{ ordinal: 2, hours: 0 }]);
+  assert.deepEqual([...unknown[0]!], [0b100]);
+  assert.ok(unknown.slice(1).every((s) => s.length === 0));
 });
 
 Deno.test("spanOfMask() finds the whole day, prefixes and suffixes, and nothing else", () => {
@@ -263,6 +267,37 @@ Deno.test("analytics answers equal a recount from raw events whichever table the
         }
         await db.sql`delete from user_set_day`;
         while (await backfillUserSets({ sql: db.sql }) > 0);
+      },
+    );
+
+    await t.step(
+      "a day with presence rows of unknown hours gets whole-day bitmaps only",
+      async () => {
+        // As rows rolled before migration 0041 may be (mask 0): the bitmaps agree with the presence
+        // rows they replace, whichever part of the day is asked for.
+        await db.sql`update active_user_day set hours = 0
+        where bucket = '2026-11-22T00:00:00Z' and user_id in (
+          select user_id from active_user_day where bucket = '2026-11-22T00:00:00Z'
+          order by user_id limit 40)`;
+        await db.sql`delete from user_set_day`;
+        while (await backfillUserSets({ sql: db.sql }) > 0);
+        const [spans] = await db.sql<{ n: number }[]>`
+        select count(*)::int as n from user_set_day
+        where bucket = '2026-11-22T00:00:00Z' and country = '*'`;
+        assert.equal(spans!.n, 1);
+        const users = paths().filter((p) => /active-users\?[^&]*&[^&]*&[^&]*$|geo/.test(p));
+        for (
+          const p of [
+            ...users,
+            `/v1/metrics/geo?window=1d&from=2026-11-22T00:00:00Z&to=2026-11-23T00:00:00Z`,
+          ]
+        ) {
+          assert.deepEqual(
+            await gets["days (the default)"]!(p),
+            await gets["days without user bitmaps"]!(p),
+            p,
+          );
+        }
       },
     );
 
