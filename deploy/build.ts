@@ -1,7 +1,10 @@
 /**
  * Compiles one ScaleStream program into a self-contained binary with `deno compile`, with the
  * permissions baked in. The Dockerfile, CI and the tests all call this, so the flags live in one
- * place: `deno task build <consumer|producer|api|migrate> [--out FILE]`.
+ * place: `deno task build <consumer|producer|api|migrate|lake> [--out FILE]`.
+ *
+ * The lake's program is the exception: it runs with `deno run` from the image's module cache, and
+ * its "build" writes the launcher script that does so (see {@linkcode RUN_FROM_CACHE}).
  *
  * Every program gets network, environment, read and system-info access (the AWS SDK reads its
  * config files and OS details; `Deno.hostname()` names the worker) and nothing else: no
@@ -17,6 +20,7 @@ export const PROGRAMS = {
   producer: "producer/main.ts",
   api: "api/main.ts",
   migrate: "migrations/main.ts",
+  lake: "consumer/lake/main.ts",
 } as const;
 
 export type Program = keyof typeof PROGRAMS;
@@ -26,10 +30,69 @@ const BASE_PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow
 
 /**
  * Runtime permissions of each program (and of `deno run` in its place). Only the producer may
- * write, for its `--ledger FILE`.
+ * write, for its `--ledger FILE`; the lake writes its local mirror (LAKE_CACHE_DIR) and loads
+ * DuckDB, a Node-API addon, which Deno allows only with `--allow-ffi`.
  */
 export function permissionsOf(program: Program): string[] {
-  return program === "producer" ? [...BASE_PERMISSIONS, "--allow-write"] : [...BASE_PERMISSIONS];
+  if (program === "producer") return [...BASE_PERMISSIONS, "--allow-write"];
+  if (program === "lake") return [...BASE_PERMISSIONS, "--allow-write", "--allow-ffi"];
+  return [...BASE_PERMISSIONS];
+}
+
+/**
+ * Programs the image runs with `deno run --cached-only` from a module cache filled at build time,
+ * instead of a `deno compile`d binary. The lake's `jobs` (batch view, reports) and `query` need
+ * DuckDB, whose addon `duckdb.node` links `libduckdb.so` beside it; a compiled binary extracts the
+ * addon alone to a temporary file, so loading it fails (denoland/deno#29203, open for 2.9).
+ */
+export const RUN_FROM_CACHE: ReadonlySet<Program> = new Set<Program>(["lake"]);
+
+/**
+ * What a {@linkcode RUN_FROM_CACHE} program's image copies from the repository into `/app/src`:
+ * its import graph (the lake imports `shared/` and `consumer/lake/`), the migrations it applies,
+ * and the configuration and lock file `deno run --frozen` reads.
+ */
+export const RUN_FROM_CACHE_SOURCES = [
+  "deno.json",
+  "deno.lock",
+  "shared",
+  "consumer",
+  "migrations",
+] as const;
+
+/**
+ * Arguments of `deno run` for `program` as its image runs it: cached modules only, the lock file
+ * enforced, the configuration named (the container's working directory is not `root`).
+ */
+export function runArgs(program: Program, root = "."): string[] {
+  return [
+    "run",
+    "--cached-only",
+    "--frozen",
+    "--node-modules-dir=none",
+    "--no-prompt",
+    "--config",
+    `${root}/deno.json`,
+    ...permissionsOf(program),
+    `${root}/${PROGRAMS[program]}`,
+  ];
+}
+
+/**
+ * The launcher a {@linkcode RUN_FROM_CACHE} program's image runs as `/app/scalestream`: `deno run`
+ * of the program under `root` (where the image keeps the sources and deno.json/deno.lock).
+ */
+export function launcherScript(
+  program: Program,
+  options: { root?: string; deno?: string } = {},
+): string {
+  const args = runArgs(program, options.root ?? "/app/src");
+  return [
+    "#!/bin/sh",
+    `# ScaleStream ${program}: \`deno run\` from the image's module cache (deploy/build.ts says why).`,
+    `exec ${options.deno ?? "deno"} ${args.join(" ")} "$@"`,
+    "",
+  ].join("\n");
 }
 
 /** The repository root (this file is `deploy/build.ts`). */
@@ -134,6 +197,11 @@ if (import.meta.main) {
       );
     }
     const out = values.out ?? `dist/scalestream-${program}`;
+    if (RUN_FROM_CACHE.has(program as Program)) {
+      await Deno.writeTextFile(out, launcherScript(program as Program), { mode: 0o755 });
+      console.error(`Wrote the launcher of ${PROGRAMS[program as Program]} to ${out}`);
+      return 0;
+    }
     const result = await compileProgram(program as Program, out);
     if (!result.success) {
       console.error(result.stderr);

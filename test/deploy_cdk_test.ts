@@ -13,7 +13,10 @@ import {
   ScaleStreamStack,
   type ScaleStreamStackProps,
 } from "../deploy/cdk/scalestream_stack.ts";
-import { ScaleStreamRepositoriesStack } from "../deploy/cdk/repositories_stack.ts";
+import {
+  REPOSITORY_NAMES,
+  ScaleStreamRepositoriesStack,
+} from "../deploy/cdk/repositories_stack.ts";
 import { addScaleStreamStacks } from "../deploy/cdk/app.ts";
 import { EMF_METRIC, EMF_NAMESPACE } from "../shared/mod.ts";
 
@@ -25,6 +28,7 @@ const images = (_: Stack) => ({
   producer: ecs.ContainerImage.fromRegistry("scalestream-producer:test"),
   api: ecs.ContainerImage.fromRegistry("scalestream-api:test"),
   migrate: ecs.ContainerImage.fromRegistry("scalestream-migrate:test"),
+  lake: ecs.ContainerImage.fromRegistry("scalestream-lake:test"),
 });
 
 function synth(props: Partial<ScaleStreamStackProps> = {}): { template: Template; json: Json } {
@@ -106,15 +110,14 @@ Deno.test("PostgreSQL 15 is encrypted, private, TLS-only and reachable only from
   // The subnet group holds only the isolated subnets.
   const [[, subnetGroup]] = ofType("AWS::RDS::DBSubnetGroup") as [[string, Json]];
   for (const ref of subnetGroup.Properties.SubnetIds) assert.match(logicalIdOf(ref), /^Vpcdata/);
-  // Ingress on the database group: port 5432 from the three task groups, never from a CIDR.
+  // Ingress on the database group: port 5432 from the four task groups, never from a CIDR.
   const dbSg = logicalIdOf(db.Properties.VPCSecurityGroups[0]);
   const ingress = ofType("AWS::EC2::SecurityGroupIngress").map(([, r]) => r.Properties)
     .filter((p) => logicalIdOf(p.GroupId) === dbSg);
   assert.deepEqual(
     ingress.map((p) => logicalIdOf(p.SourceSecurityGroupId)).sort(),
-    ["ApiSecurityGroup", "ConsumerSecurityGroup", "MigrateSecurityGroup"].map((n) =>
-      Object.keys(resources).find((id) => id.startsWith(n))
-    ).sort(),
+    ["ApiSecurityGroup", "ConsumerSecurityGroup", "MigrateSecurityGroup", "LakeJobsSecurityGroup"]
+      .map((n) => Object.keys(resources).find((id) => id.startsWith(n))).sort(),
   );
   for (const p of ingress) assert.equal(p.FromPort, 5432);
   assert.deepEqual(resources[dbSg]!.Properties.SecurityGroupIngress ?? [], []);
@@ -201,7 +204,7 @@ Deno.test("each program has its own least-privilege task role, separate from its
     return { task, execution };
   };
   const consumer = roles("ConsumerTask"), producer = roles("ProducerTask");
-  const api = roles("ApiTask"), migrate = roles("MigrateTask");
+  const api = roles("ApiTask"), migrate = roles("MigrateTask"), lake = roles("LakeJobsTask");
   assert.deepEqual(actionsOf(producer.task), ["sqs:SendMessage"]);
   assert.deepEqual(actionsOf(consumer.task), [
     "s3:PutObject", // the lake export (deploy/cdk/lake_construct.ts)
@@ -216,11 +219,18 @@ Deno.test("each program has its own least-privilege task role, separate from its
     "sqs:SendMessage",
   ]);
   assert.deepEqual(actionsOf(migrate.task), []);
+  // The lake jobs: write the export, read the lake back (deploy/cdk/lake_jobs_task.ts).
+  assert.deepEqual(actionsOf(lake.task), [
+    "s3:GetBucket*",
+    "s3:GetObject*",
+    "s3:List*",
+    "s3:PutObject",
+  ]);
   // Only execution roles read the database secret; no task role touches Secrets Manager.
-  for (const r of [consumer, producer, api, migrate]) {
+  for (const r of [consumer, producer, api, migrate, lake]) {
     assert.ok(!actionsOf(r.task).some((a) => a.startsWith("secretsmanager:")));
   }
-  for (const r of [consumer, api, migrate]) {
+  for (const r of [consumer, api, migrate, lake]) {
     assert.ok(actionsOf(r.execution).includes("secretsmanager:GetSecretValue"));
   }
   assert.ok(!actionsOf(producer.execution).some((a) => a.startsWith("secretsmanager:")));
@@ -378,5 +388,6 @@ Deno.test("the image repositories scan on push and keep tags immutable", () => {
   repos.resourcePropertiesCountIs("AWS::ECR::Repository", {
     ImageScanningConfiguration: { ScanOnPush: true },
     ImageTagMutability: "IMMUTABLE",
-  }, 4);
+  }, Object.keys(REPOSITORY_NAMES).length);
+  repos.hasResourceProperties("AWS::ECR::Repository", { RepositoryName: "scalestream-lake" });
 });

@@ -1,7 +1,8 @@
 /**
  * The lake's AWS resources synthesize as the docs promise: a private, TLS-only bucket aged into
  * Standard-IA then Glacier Instant Retrieval, a Glue table over exactly the export's layout with
- * partition projection, an Athena workgroup with a scan limit, and write access for the consumers.
+ * partition projection, an Athena workgroup with a scan limit, write access for the consumers, and
+ * the scheduled `lake jobs` task: its schedule, command, grants, network access and alarm.
  */
 import assert from "node:assert/strict";
 import { App, Stack } from "aws-cdk-lib";
@@ -146,6 +147,7 @@ Deno.test("the ScaleStream stack composes the lake with the consumers as writers
       producer: ecs.ContainerImage.fromRegistry("p:test"),
       api: ecs.ContainerImage.fromRegistry("a:test"),
       migrate: ecs.ContainerImage.fromRegistry("m:test"),
+      lake: ecs.ContainerImage.fromRegistry("l:test"),
     });
     return Template.fromStack(new ScaleStreamStack(app, "Full", { images }));
   });
@@ -160,3 +162,143 @@ Deno.test("the ScaleStream stack composes the lake with the consumers as writers
     ],
   });
 });
+
+/** The whole stack, synthesized with `props` (the lake jobs' options). */
+function synthStack(lakeJobs?: { everyMinutes?: number }): Json {
+  return withTempOutdir((app) => {
+    const images = (_: Stack) => ({
+      consumer: ecs.ContainerImage.fromRegistry("c:test"),
+      producer: ecs.ContainerImage.fromRegistry("p:test"),
+      api: ecs.ContainerImage.fromRegistry("a:test"),
+      migrate: ecs.ContainerImage.fromRegistry("m:test"),
+      lake: ecs.ContainerImage.fromRegistry("l:test"),
+    });
+    const stack = new ScaleStreamStack(app, "Full", { images, ...(lakeJobs ? { lakeJobs } : {}) });
+    return Template.fromStack(stack).toJSON() as Json;
+  });
+}
+
+const full = synthStack();
+const fullResources = full.Resources as Record<string, Json>;
+/** The one resource of `type` whose logical ID starts with `prefix`, with its ID. */
+function only(type: string, prefix: string): [string, Json] {
+  const found = Object.entries(fullResources).filter(([id, r]) =>
+    r.Type === type && id.startsWith(prefix)
+  );
+  assert.equal(found.length, 1, `one ${type} ${prefix}*: ${found.map(([id]) => id)}`);
+  return found[0]!;
+}
+/** Every statement of the policies attached to role `roleId`. */
+function statementsOf(roleId: string): Json[] {
+  return Object.values(fullResources)
+    .filter((r) =>
+      r.Type === "AWS::IAM::Policy" &&
+      (r.Properties.Roles as Json[]).some((ref) => ref.Ref === roleId)
+    )
+    .flatMap((r) => r.Properties.PolicyDocument.Statement as Json[]);
+}
+
+Deno.test("a schedule starts the `lake jobs` task on Fargate every 60 minutes by default", () => {
+  const [taskId, task] = only("AWS::ECS::TaskDefinition", "LakeJobsTask");
+  const [clusterId] = only("AWS::ECS::Cluster", "Cluster");
+  const [groupId] = only("AWS::EC2::SecurityGroup", "LakeJobsSecurityGroup");
+  const [, rule] = only("AWS::Events::Rule", "LakeJobsSchedule");
+  assert.equal(rule.Properties.ScheduleExpression, "rate(1 hour)");
+  assert.equal(rule.Properties.State, "ENABLED");
+  const [target] = rule.Properties.Targets as Json[];
+  assert.deepEqual(target!.Arn, { "Fn::GetAtt": [clusterId, "Arn"] });
+  assert.equal(target!.EcsParameters.LaunchType, "FARGATE");
+  assert.equal(target!.EcsParameters.TaskCount, 1);
+  assert.deepEqual(target!.EcsParameters.TaskDefinitionArn, { Ref: taskId });
+  const vpc = target!.EcsParameters.NetworkConfiguration.AwsVpcConfiguration;
+  assert.deepEqual(vpc.SecurityGroups, [{ "Fn::GetAtt": [groupId, "GroupId"] }]);
+  assert.equal(vpc.AssignPublicIp, "DISABLED");
+
+  // EventBridge may start this task and pass its two roles, nothing else.
+  const eventsRole = logicalIdOfRef(target!.RoleArn);
+  const runTask = statementsOf(eventsRole).find((s) => s.Action === "ecs:RunTask");
+  assert.ok(runTask, "the schedule's role may run the task");
+  assert.deepEqual(runTask.Resource, { Ref: taskId });
+
+  const [container] = task.Properties.ContainerDefinitions as Json[];
+  assert.deepEqual(container!.Command, ["jobs"]);
+  assert.equal(container!.Image, "l:test");
+  assert.equal(container!.ReadonlyRootFilesystem, true);
+  const env = Object.fromEntries(
+    (container!.Environment as Json[]).map((e) => [e.Name, e.Value]),
+  );
+  assert.equal(env.LAKE_CACHE_DIR, "/tmp/lake-cache");
+  assert.equal(env.LAKE_CREATE_BUCKET, "false");
+  assert.equal(env.LOG_FORMAT, "json");
+  assert.ok(env.LAKE_BUCKET && env.DB_HOST && env.AWS_REGION, JSON.stringify(env));
+  assert.deepEqual((container!.Secrets as Json[]).map((s) => s.Name).sort(), [
+    "DB_PASSWORD",
+    "DB_USER",
+  ]);
+  const [logsId] = only("AWS::Logs::LogGroup", "lakejobsLogs");
+  assert.deepEqual(container!.LogConfiguration.Options["awslogs-group"], { Ref: logsId });
+
+  // A different interval comes from the stack's props (the app's `lakeJobsEveryMinutes` context).
+  const every5 = Object.values(synthStack({ everyMinutes: 5 }).Resources as Record<string, Json>)
+    .find((r) => r.Type === "AWS::Events::Rule")!;
+  assert.equal(every5.Properties.ScheduleExpression, "rate(5 minutes)");
+  assert.throws(() => synthStack({ everyMinutes: 0 }), RangeError);
+});
+
+Deno.test("the lake jobs task may write events/ and read the lake, and reach the database", () => {
+  const [, task] = only("AWS::ECS::TaskDefinition", "LakeJobsTask");
+  const roleId = logicalIdOfRef(task.Properties.TaskRoleArn);
+  const [bucketId] = only("AWS::S3::Bucket", "LakeBucket");
+  const statements = statementsOf(roleId);
+  const actions = statements.flatMap((s) => [s.Action].flat()).sort();
+  assert.deepEqual(actions, [
+    "s3:GetBucket*",
+    "s3:GetObject*",
+    "s3:List*",
+    "s3:PutObject",
+  ]);
+  const put = statements.find((s) => s.Action === "s3:PutObject")!;
+  assert.deepEqual(put.Resource["Fn::Join"][1], [{ "Fn::GetAtt": [bucketId, "Arn"] }, "/events/*"]);
+  // No queue and no secret for the program itself; its execution role reads the DB secret.
+  const executionId = logicalIdOfRef(task.Properties.ExecutionRoleArn);
+  assert.ok(
+    statementsOf(executionId).some((s) =>
+      [s.Action].flat().includes("secretsmanager:GetSecretValue")
+    ),
+  );
+
+  const [groupId] = only("AWS::EC2::SecurityGroup", "LakeJobsSecurityGroup");
+  const [databaseGroupId] = only("AWS::EC2::SecurityGroup", "DatabaseSecurityGroup");
+  const ingress = Object.values(fullResources).find((r) =>
+    r.Type === "AWS::EC2::SecurityGroupIngress" &&
+    r.Properties.SourceSecurityGroupId?.["Fn::GetAtt"]?.[0] === groupId
+  );
+  assert.ok(ingress, "the database admits the lake jobs");
+  assert.deepEqual(ingress.Properties.GroupId, { "Fn::GetAtt": [databaseGroupId, "GroupId"] });
+  assert.equal(ingress.Properties.FromPort, 5432);
+  assert.equal(ingress.Properties.ToPort, 5432);
+});
+
+Deno.test("an alarm fires when three schedule periods in a row have no completed lake jobs run", () => {
+  const [logsId] = only("AWS::Logs::LogGroup", "lakejobsLogs");
+  const [, filter] = only("AWS::Logs::MetricFilter", "LakeJobsCompletedFilter");
+  assert.deepEqual(filter.Properties.LogGroupName, { Ref: logsId });
+  assert.equal(filter.Properties.FilterPattern, '{ $.message = "Lake jobs finished*" }');
+  const metric = filter.Properties.MetricTransformations[0];
+  const [, alarm] = only("AWS::CloudWatch::Alarm", "LakeJobsMissedRunsAlarm");
+  const [topicId] = only("AWS::SNS::Topic", "AlarmTopic");
+  assert.equal(alarm.Properties.MetricName, metric.MetricName);
+  assert.equal(alarm.Properties.Namespace, metric.MetricNamespace);
+  assert.equal(alarm.Properties.Period, 3600);
+  assert.equal(alarm.Properties.ComparisonOperator, "LessThanThreshold");
+  assert.equal(alarm.Properties.Threshold, 1);
+  assert.equal(alarm.Properties.EvaluationPeriods, 3);
+  assert.equal(alarm.Properties.DatapointsToAlarm, 3);
+  assert.equal(alarm.Properties.TreatMissingData, "breaching");
+  assert.deepEqual(alarm.Properties.AlarmActions, [{ Ref: topicId }]);
+  assert.match(alarm.Properties.AlarmDescription, /docs\/runbook\.md#lake-jobs/);
+});
+
+function logicalIdOfRef(ref: Json): string {
+  return ref?.Ref ?? ref?.["Fn::GetAtt"]?.[0];
+}

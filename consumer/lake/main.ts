@@ -56,7 +56,8 @@ async function openSql(config: Config): Promise<Sql> {
     }
   }
   const sql = createSql(config.databaseUrl, {
-    max: 2,
+    // `jobs` reserves one connection for its lock for the whole run.
+    max: 3,
     applicationName: "scalestream-lake",
     ...(config.dbSchema ? { searchPath: config.dbSchema } : {}),
   });
@@ -189,16 +190,35 @@ async function main(args: string[]): Promise<number> {
         return 0;
       }
       case "jobs": {
-        const { runLakeJobs } = await import("./run_lake_jobs.ts");
-        const r = await runLakeJobs(deps, { maxRows, ...(values.day ? { days: values.day } : {}) });
-        console.log(JSON.stringify({
-          exported: r.export.rows,
-          watermark: r.export.watermark,
-          differences: r.checks.reduce((s, c) => s + c.differences, 0),
-          experiments: r.experiments,
-          cohorts: r.cohorts,
-        }));
-        return r.checks.some((c) => c.differences > 0) ? 1 : 0;
+        const { runLakeJobs, tryLakeJobsLock } = await import("./run_lake_jobs.ts");
+        const release = await tryLakeJobsLock(sql);
+        if (release === null) {
+          log.warn("Another lake jobs run holds the lock; this run does nothing");
+          console.log(JSON.stringify({ skipped: true }));
+          return 0;
+        }
+        try {
+          const r = await runLakeJobs(deps, {
+            maxRows,
+            ...(values.day ? { days: values.day } : {}),
+          });
+          const summary = {
+            exported: r.export.rows,
+            watermark: r.export.watermark,
+            differences: r.checks.reduce((s, c) => s + c.differences, 0),
+            experiments: r.experiments,
+            cohorts: r.cohorts,
+          };
+          // The production alarm counts this line (deploy/cdk/lake_jobs_task.ts): keep its words.
+          log.info(
+            "Lake jobs finished: exported {exported} events, {differences} batch view differences",
+            summary,
+          );
+          console.log(JSON.stringify(summary));
+          return summary.differences > 0 ? 1 : 0;
+        } finally {
+          await release();
+        }
       }
       default:
         throw new UsageError(`Unknown command "${command}"`, HELP);

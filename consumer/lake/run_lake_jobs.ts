@@ -1,9 +1,10 @@
 /**
  * The lake's batch layer in one call: export what is committed, check days with the batch view,
- * and recompute the cohort and experiment reports. `deno task lake jobs` runs it once (a daily or
- * hourly scheduled task in production); `deno task dev` runs it on an interval.
+ * and recompute the cohort and experiment reports. `deno task lake jobs` runs it once (the scheduled
+ * `LakeJobsTask` in production, deploy/cdk/lake_jobs_task.ts); `deno task dev` runs it on an
+ * interval.
  */
-import { type BatchCheck, getLogger } from "../../shared/mod.ts";
+import { type BatchCheck, getLogger, type Sql } from "../../shared/mod.ts";
 import { type ExportResult, exportToLake, readWatermark } from "./export_events.ts";
 import { type BatchViewDeps, checkDay } from "./batch_view.ts";
 import { computeCohorts, computeExperiments, storeReport } from "./compute_reports.ts";
@@ -66,4 +67,34 @@ export async function runLakeJobs(
     experiments: reports.experiments.length,
   });
   return { export: exported, checks, ...reports };
+}
+
+/**
+ * Takes the session-level advisory lock that makes `lake jobs` runs exclusive (per schema), on a
+ * connection reserved from `sql` for as long as it is held. Resolves to the release function, or
+ * to null when another run holds the lock. The export alone would be safe twice over (one pending
+ * range, one commit), but two runs would check and report twice, and the slower one could store
+ * reports older than the faster one's.
+ */
+export async function tryLakeJobsLock(sql: Sql): Promise<(() => Promise<void>) | null> {
+  const session = await sql.reserve();
+  try {
+    const [row] = await session<{ ok: boolean }[]>`
+      select pg_try_advisory_lock(hashtext(current_schema() || '.scalestream.lake.jobs')) as ok`;
+    if (row?.ok !== true) {
+      session.release();
+      return null;
+    }
+  } catch (err) {
+    session.release();
+    throw err;
+  }
+  return async () => {
+    try {
+      await session`
+        select pg_advisory_unlock(hashtext(current_schema() || '.scalestream.lake.jobs'))`;
+    } finally {
+      session.release();
+    }
+  };
 }

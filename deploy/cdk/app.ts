@@ -2,7 +2,8 @@
  * The CDK app's stacks, built from context values (`-c key=value`): `stage` ("development" or
  * "production", see stages.ts), `imageTag` (default "latest") picks the images in the ECR
  * repositories, `multiAz=true|false` overrides the stage's standby database, `alarmEmail`,
- * `certificateArn`, `dbInstanceClass` (e.g. "r7g.large"), `maxConsumers`, `backlogPerTaskTarget`.
+ * `certificateArn`, `dbInstanceClass` (e.g. "r7g.large"), `maxConsumers`, `backlogPerTaskTarget`,
+ * `lakeJobsEveryMinutes` (how often the `lake jobs` task runs; default 60).
  */
 import type { App, Environment, Stack } from "aws-cdk-lib";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
@@ -48,6 +49,7 @@ export function addScaleStreamStacks(
       : undefined,
     consumer: { maxTasks: number("maxConsumers") },
     backlogPerTaskTarget: number("backlogPerTaskTarget"),
+    lakeJobs: { everyMinutes: number("lakeJobsEveryMinutes") },
   };
   const repositories = new ScaleStreamRepositoriesStack(app, "ScaleStreamRepositories", { env });
   const stack = new ScaleStreamStack(app, "ScaleStream", props);

@@ -1,8 +1,8 @@
 /**
  * The VPC (public subnets for the load balancer, private subnets with egress for the tasks,
  * isolated subnets for the database) and one security group per program. The database's group
- * admits PostgreSQL from the consumers, the API and the migrations only; the producer has no
- * database access.
+ * admits PostgreSQL from the consumers, the API, the migrations and the lake jobs only; the
+ * producer has no database access.
  */
 import type { Stack } from "aws-cdk-lib";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
@@ -21,6 +21,7 @@ export interface Network {
     api: ec2.SecurityGroup;
     producer: ec2.SecurityGroup;
     migrate: ec2.SecurityGroup;
+    lakeJobs: ec2.SecurityGroup;
     database: ec2.SecurityGroup;
   };
 }
@@ -49,19 +50,25 @@ export function addNetwork(stack: Stack, props: NetworkProps): Network {
     "ScaleStream producer tasks (no database access)",
   );
   const migrate = group("MigrateSecurityGroup", "ScaleStream migration task");
+  const lakeJobs = group("LakeJobsSecurityGroup", "ScaleStream lake jobs task");
   const database = group(
     "DatabaseSecurityGroup",
     "ScaleStream PostgreSQL: reachable from the ScaleStream tasks only",
     false,
   );
   for (
-    const [sg, who] of [[consumer, "consumers"], [api, "API"], [migrate, "migrations"]] as const
+    const [sg, who] of [
+      [consumer, "consumers"],
+      [api, "API"],
+      [migrate, "migrations"],
+      [lakeJobs, "lake jobs"],
+    ] as const
   ) {
     database.addIngressRule(sg, ec2.Port.tcp(5432), `PostgreSQL from the ${who}`);
   }
   return {
     vpc,
     appSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
-    securityGroups: { consumer, api, producer, migrate, database },
+    securityGroups: { consumer, api, producer, migrate, lakeJobs, database },
   };
 }

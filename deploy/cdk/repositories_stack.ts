@@ -1,5 +1,5 @@
 /**
- * The ECR repositories of the four images. A stack of their own, deployed first, so the deployment
+ * The ECR repositories of the five images. A stack of their own, deployed first, so the deployment
  * workflow can push images before the services that run them are created or updated.
  */
 import { Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
@@ -12,6 +12,7 @@ export const REPOSITORY_NAMES = {
   producer: "scalestream-producer",
   api: "scalestream-api",
   migrate: "scalestream-migrate",
+  lake: "scalestream-lake",
 } as const;
 
 export type ImageName = keyof typeof REPOSITORY_NAMES;

@@ -1,10 +1,11 @@
 /**
  * ScaleStream on AWS: SQS queue + DLQ, a VPC, RDS PostgreSQL 15, consumers on ECS Fargate scaled on
- * backlog per task, the API behind an ALB, a producer task definition, least-privilege IAM,
- * CloudWatch alarms and a dashboard. See docs/architecture.md and docs/runbook.md.
+ * backlog per task, the API behind an ALB, a producer task definition, the data lake with its
+ * scheduled `lake jobs` task, least-privilege IAM, CloudWatch alarms and a dashboard. See docs/architecture.md and docs/runbook.md.
  */
 import { CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
 import type * as ec2 from "aws-cdk-lib/aws-ec2";
+import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as ecs from "aws-cdk-lib/aws-ecs";
 import type * as rds from "aws-cdk-lib/aws-rds";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
@@ -13,6 +14,7 @@ import { addApiService } from "./api_service.ts";
 import { addConsumerService } from "./consumer_service.ts";
 import { addDatabase } from "./database.ts";
 import { LakeConstruct } from "./lake_construct.ts";
+import { addLakeJobs, type LakeJobsOptions } from "./lake_jobs_task.ts";
 import { addMonitoring } from "./monitoring.ts";
 import { addNetwork } from "./network.ts";
 import { addOnDemandTasks } from "./on_demand_tasks.ts";
@@ -31,6 +33,8 @@ export interface ScaleStreamImages {
   producer: ecs.ContainerImage;
   api: ecs.ContainerImage;
   migrate: ecs.ContainerImage;
+  /** `deno run` of consumer/lake/main.ts with DuckDB (deploy/build.ts, RUN_FROM_CACHE). */
+  lake: ecs.ContainerImage;
 }
 
 export interface ScaleStreamStackProps extends StackProps {
@@ -59,6 +63,8 @@ export interface ScaleStreamStackProps extends StackProps {
   natGateways?: number;
   /** Age of the oldest message that raises the alarm, seconds (default 120). */
   oldestMessageAlarmS?: number;
+  /** The scheduled `lake jobs` task: how often (default every 60 min) and its size. */
+  lakeJobs?: LakeJobsOptions;
 }
 
 export class ScaleStreamStack extends Stack {
@@ -109,7 +115,6 @@ export class ScaleStreamStack extends Stack {
       ...props.consumer,
       backlogPerTaskTarget: props.backlogPerTaskTarget,
     });
-    new LakeConstruct(this, "Lake", { writers: [consumers.taskDefinition] });
     const api = addApiService(this, {
       cluster,
       vpc,
@@ -143,6 +148,23 @@ export class ScaleStreamStack extends Stack {
       oldestMessageAlarmS: props.oldestMessageAlarmS,
     });
 
+    // The lake jobs need the database (like the consumers) and the bucket: write for the export,
+    // read for the batch view and the reports.
+    const lakeJobs = addLakeJobs(this, {
+      cluster,
+      subnets: appSubnets,
+      securityGroup: securityGroups.lakeJobs,
+      image: images.lake,
+      environment: { AWS_REGION: this.region, LOG_FORMAT: "json", ...database.environment },
+      secrets: database.secrets,
+      alarmAction: new cwActions.SnsAction(topic),
+      ...props.lakeJobs,
+    });
+    new LakeConstruct(this, "Lake", {
+      writers: [consumers.taskDefinition, lakeJobs.taskDefinition],
+      readers: [lakeJobs.taskDefinition],
+    });
+
     this.queue = queue;
     this.deadLetterQueue = deadLetterQueue;
     this.database = database.instance;
@@ -167,6 +189,9 @@ export class ScaleStreamStack extends Stack {
     new CfnOutput(this, "ProducerTaskDefinition", { value: tasks.producer.taskDefinitionArn });
     new CfnOutput(this, "ProducerSecurityGroupId", {
       value: securityGroups.producer.securityGroupId,
+    });
+    new CfnOutput(this, "LakeJobsTaskDefinition", {
+      value: lakeJobs.taskDefinition.taskDefinitionArn,
     });
     new CfnOutput(this, "AlarmTopicArn", { value: topic.topicArn });
   }
