@@ -4,7 +4,8 @@
  * place: `deno task build <consumer|producer|api|migrate|lake> [--out FILE]`.
  *
  * The lake's program is the exception: it runs with `deno run` from the image's module cache, and
- * its "build" writes the launcher script that does so (see {@linkcode RUN_FROM_CACHE}).
+ * its "build" prepares its sources and that cache and writes the launcher script that runs it (see
+ * {@linkcode RUN_FROM_CACHE}).
  *
  * Every program gets network, environment, read and system-info access (the AWS SDK reads its
  * config files and OS details; `Deno.hostname()` names the worker) and nothing else: no
@@ -48,17 +49,76 @@ export function permissionsOf(program: Program): string[] {
 export const RUN_FROM_CACHE: ReadonlySet<Program> = new Set<Program>(["lake"]);
 
 /**
- * What a {@linkcode RUN_FROM_CACHE} program's image copies from the repository into `/app/src`:
- * its import graph (the lake imports `shared/` and `consumer/lake/`), the migrations it applies,
- * and the configuration and lock file `deno run --frozen` reads.
+ * What a {@linkcode RUN_FROM_CACHE} program's image holds besides the module cache: its import
+ * graph (the lake imports `shared/` and `consumer/lake/`) and the migrations it applies, copied as
+ * they are, and deno.json and deno.lock, cut down by {@linkcode prepareRunFromCache}.
  */
-export const RUN_FROM_CACHE_SOURCES = [
-  "deno.json",
-  "deno.lock",
-  "shared",
-  "consumer",
-  "migrations",
-] as const;
+export const RUN_FROM_CACHE_SOURCES = ["shared", "consumer", "migrations"] as const;
+
+/** The npm packages (by name) that `entry`'s import graph imports, from `deno info --json`. */
+async function importedNpmPackages(entry: string): Promise<Set<string>> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", entry],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: { npmPackage?: string }[];
+    npmPackages: Record<string, { name: string }>;
+  };
+  const names = new Set<string>();
+  for (const m of info.modules) {
+    if (m.npmPackage) names.add(info.npmPackages[m.npmPackage]!.name);
+  }
+  return names;
+}
+
+/**
+ * Prepares what a {@linkcode RUN_FROM_CACHE} program's image holds: copies
+ * {@linkcode RUN_FROM_CACHE_SOURCES} into `src`, writes a deno.json whose imports are only the npm
+ * packages the program's graph imports (Deno installs every package deno.json lists, and the image
+ * must not carry the CDK, the emulators or the browser driver), then runs `deno cache` there into
+ * `denoDir` (default: Deno's own), which also cuts deno.lock down to those packages' tree.
+ */
+export async function prepareRunFromCache(
+  program: Program,
+  options: { src: string; denoDir?: string },
+): Promise<CompileResult> {
+  const { src } = options;
+  await Deno.mkdir(src, { recursive: true });
+  for (const path of RUN_FROM_CACHE_SOURCES) {
+    const copied = await new Deno.Command("cp", {
+      args: ["-R", new URL(path, ROOT).pathname, `${src}/`],
+    }).output();
+    if (!copied.success) throw new Error(new TextDecoder().decode(copied.stderr));
+  }
+  const used = await importedNpmPackages(PROGRAMS[program]);
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))) as {
+    tasks?: unknown;
+    imports: Record<string, string>;
+  };
+  delete config.tasks;
+  config.imports = Object.fromEntries(
+    Object.entries(config.imports).filter(([name]) => used.has(name.replace(/\/$/, ""))),
+  );
+  await Deno.writeTextFile(`${src}/deno.json`, JSON.stringify(config, null, 2) + "\n");
+  await Deno.copyFile(new URL("deno.lock", ROOT), `${src}/deno.lock`);
+  const env: Record<string, string> = { NO_COLOR: "1" };
+  if (options.denoDir) env.DENO_DIR = options.denoDir;
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    // Not --frozen: the lock file loses the packages the cut deno.json no longer lists. Versions
+    // come from the lock; the program then runs with --frozen against this lock.
+    args: ["cache", "--node-modules-dir=none", "--config", `${src}/deno.json`, PROGRAMS[program]],
+    cwd: src,
+    env,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { success: code === 0, code, stderr: new TextDecoder().decode(stderr) };
+}
 
 /**
  * Arguments of `deno run` for `program` as its image runs it: cached modules only, the lock file
@@ -177,12 +237,17 @@ export async function compileProgram(
   return { success: code === 0, code, stderr: new TextDecoder().decode(stderr) };
 }
 
-const USAGE = `Usage: deno task build <${Object.keys(PROGRAMS).join("|")}> [--out FILE]`;
+const USAGE = `Usage: deno task build <${
+  Object.keys(PROGRAMS).join("|")
+}> [--out FILE] [--src DIR] [--deno-dir DIR]
+  --src, --deno-dir   for the lake (run from a module cache): where its sources and cache go`;
 
 if (import.meta.main) {
   await runMain(async (args) => {
     const { values, positionals } = parseFlags(args, USAGE, {
       out: { type: "string" },
+      src: { type: "string" },
+      "deno-dir": { type: "string" },
       help: { type: "boolean", default: false },
     }, true);
     if (values.help) {
@@ -198,8 +263,18 @@ if (import.meta.main) {
     }
     const out = values.out ?? `dist/scalestream-${program}`;
     if (RUN_FROM_CACHE.has(program as Program)) {
-      await Deno.writeTextFile(out, launcherScript(program as Program), { mode: 0o755 });
-      console.error(`Wrote the launcher of ${PROGRAMS[program as Program]} to ${out}`);
+      const src = values.src ?? `dist/scalestream-${program}-src`;
+      const prepared = await prepareRunFromCache(program as Program, {
+        src,
+        ...(values["deno-dir"] ? { denoDir: values["deno-dir"] } : {}),
+      });
+      if (!prepared.success) {
+        console.error(prepared.stderr);
+        return prepared.code || 1;
+      }
+      const root = src.startsWith("/") ? src : `${Deno.cwd()}/${src}`;
+      await Deno.writeTextFile(out, launcherScript(program as Program, { root }), { mode: 0o755 });
+      console.error(`Wrote ${src} and the launcher of ${PROGRAMS[program as Program]} to ${out}`);
       return 0;
     }
     const result = await compileProgram(program as Program, out);

@@ -9,19 +9,19 @@
  * runs the programs with `deno run` and exactly the permissions the binary would have.
  *
  * The lake is not compiled (DuckDB's addon cannot be embedded): its image runs a launcher script
- * with `deno run --cached-only` over a copy of the sources the Dockerfile copies, tested here the
- * same way.
+ * with `deno run --cached-only --frozen` over sources, deno.json and deno.lock prepared by
+ * deploy/build.ts, prepared and run here the same way.
  */
 import assert from "node:assert/strict";
 import {
   compileProgram,
   launcherScript,
   permissionsOf,
+  prepareRunFromCache,
   type Program,
   PROGRAMS,
   ROOT,
   RUN_FROM_CACHE,
-  RUN_FROM_CACHE_SOURCES,
 } from "../deploy/build.ts";
 import { createTestDb, createTestSqs, eventually, testDatabaseUrl } from "./harness.ts";
 
@@ -209,15 +209,18 @@ Deno.test({
 });
 
 Deno.test("the lake's launcher runs `lake query` with DuckDB from the sources its image holds", async () => {
-  // The image's /app/src: only what the Dockerfile copies, so a missing import shows here.
+  // The image's /app/src, prepared as the Dockerfile does (into Deno's own cache here).
   const src = `${dir}/lake-src`;
-  await Deno.mkdir(src);
-  for (const path of RUN_FROM_CACHE_SOURCES) {
-    const copied = await new Deno.Command("cp", {
-      args: ["-R", new URL(path, ROOT).pathname, `${src}/${path}`],
-    }).output();
-    assert.ok(copied.success, new TextDecoder().decode(copied.stderr));
+  const prepared = await prepareRunFromCache("lake", { src });
+  assert.ok(prepared.success, prepared.stderr);
+  // deno.json lists only what the lake imports: the image carries no CDK, emulator or browser.
+  const config = JSON.parse(await Deno.readTextFile(`${src}/deno.json`));
+  for (const dev of ["aws-cdk-lib", "fauxqs", "@electric-sql/pglite", "playwright-core"]) {
+    assert.ok(!(dev in config.imports), `the lake's deno.json lists ${dev}`);
   }
+  assert.ok("@duckdb/node-api" in config.imports && "postgres" in config.imports);
+  const lock = await Deno.readTextFile(`${src}/deno.lock`);
+  assert.doesNotMatch(lock, /"aws-cdk-lib@/);
   const launcher = `${dir}/scalestream-lake`;
   await Deno.writeTextFile(
     launcher,
@@ -238,7 +241,10 @@ Deno.test("the lake's launcher runs `lake query` with DuckDB from the sources it
   }).output();
   const stderr = new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, stderr);
-  assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), [{ answer: 42 }]);
+  // The JSON log lines share stdout with the result, as in a container.
+  const result = new TextDecoder().decode(out.stdout).split("\n")
+    .filter((l) => !l.startsWith('{"@timestamp"')).join("\n");
+  assert.deepEqual(JSON.parse(result), [{ answer: 42 }], result);
   // The permissions are the launcher's own: without --allow-ffi DuckDB would not load.
   assert.ok(permissionsOf("lake").includes("--allow-ffi"));
   assert.match(await Deno.readTextFile(launcher), /deno run --cached-only --frozen /);
