@@ -72,7 +72,7 @@ if (!sqsEndpoint) {
   const s = await startEmbeddedSqs();
   embedded.push(s);
   sqsEndpoint = s.url;
-  log.info("Embedded SQS (fauxqs) at {url}", { url: s.url });
+  log.info(`Embedded SQS (fauxqs) at ${s.url}`, { url: s.url });
 }
 let databaseUrl = base.databaseUrl;
 let poolMax = base.dbPoolMax;
@@ -84,7 +84,10 @@ if (!databaseUrl) {
   embedded.push(pg);
   databaseUrl = pg.url;
   poolMax = 1; // PGlite is a single backend
-  log.info("Embedded PostgreSQL (PGlite) at {url}, data in {dataDir}", { url: pg.url, dataDir });
+  log.info(`Embedded PostgreSQL (PGlite) at ${pg.url}, data in {dataDir}`, {
+    url: pg.url,
+    dataDir,
+  });
 }
 const config = loadConfig(env, { sqsEndpoint, databaseUrl, dbPoolMax: poolMax });
 
@@ -109,7 +112,7 @@ const generator = createGenerator({
 await loadDimensions(dimensionsOf(generator), { sql });
 const sqs = createSqsClient(config, env);
 const { queueUrl, dlqUrl } = await ensureQueues(sqs, config);
-log.info("Queue {queueUrl} with dead-letter queue {dlqUrl}", { queueUrl, dlqUrl });
+log.info(`Queue ${queueUrl} with dead-letter queue ${dlqUrl}`, { queueUrl, dlqUrl });
 
 // One metrics registry for the whole pipeline, served by the API at /metrics.
 const runtime = createConsumerRuntime({

@@ -655,7 +655,7 @@ export function createConsumer(deps: ConsumerDeps): Consumer {
       void reportStatus();
       statusTimer = setInterval(() => void reportStatus(), statusMs);
     }
-    log.info("Consumer {workerId} started with up to {pollers} pollers on {queueUrl}", {
+    log.info(`Consumer {workerId} started with up to {pollers} pollers on ${queueUrl}`, {
       workerId: deps.workerId,
       pollers: config.pollers,
       queueUrl,

@@ -18,6 +18,7 @@ import {
   type PipelineTotals,
   pipelineTotals,
   type Sql,
+  totalsOf,
   UsageError,
 } from "../shared/mod.ts";
 import type { LedgerTotals } from "./ledger.ts";
@@ -137,7 +138,6 @@ export async function readLedger(file: string): Promise<LedgerFile> {
  */
 export async function runTotals(run: RunScope, deps: { sql: Sql }): Promise<StoredTotals> {
   const byType: Record<string, number> = {};
-  let stored = 0;
   let cents = 0;
   const rejects: Record<string, number> = {};
   await deps.sql.begin("isolation level repeatable read read only", async (tx) => {
@@ -152,7 +152,6 @@ export async function runTotals(run: RunScope, deps: { sql: Sql }): Promise<Stor
         group by event_type`;
       for (const r of rows) {
         byType[r.event_type] = r.n;
-        stored += r.n;
         cents += Number(r.cents);
       }
     }
@@ -165,15 +164,13 @@ export async function runTotals(run: RunScope, deps: { sql: Sql }): Promise<Stor
       group by kind`;
     for (const r of rows) rejects[r.kind] = r.n;
   });
-  return {
-    stored,
-    byType,
-    revenue: cents / 100,
+  // Duplicates are not known per run: the database counts them for all runs together.
+  const totals = totalsOf(byType, cents, {
     rejected: rejects.invalid ?? 0,
-    tooOld: rejects.too_old ?? 0,
-    tooNew: rejects.too_new ?? 0,
-    duplicates: null,
-  };
+    too_old: rejects.too_old ?? 0,
+    too_new: rejects.too_new ?? 0,
+  });
+  return { ...totals, duplicates: null };
 }
 
 /**

@@ -336,5 +336,5 @@ function traceReceive(url: string | undefined, output: SqsOutput, startedMs: num
 
 /** Logs where the metrics of this process can be scraped. */
 export function logMetricsEndpoint(component: string, url: string): void {
-  log.info("Metrics of {component} at {url}", { component, url });
+  log.info(`Metrics of ${component} at ${url}`, { component, url });
 }

@@ -54,7 +54,7 @@ export {
   EVENT_FIELD_ALIASES,
   EVENT_TYPE_ALIASES,
 } from "./event_aliases.ts";
-export { type PipelineTotals, pipelineTotals } from "./pipeline_totals.ts";
+export { type PipelineTotals, pipelineTotals, totalsOf } from "./pipeline_totals.ts";
 export {
   type Config,
   CONFIG_VARIABLES,

@@ -27,25 +27,33 @@ export async function pipelineTotals(deps: { sql: Sql }): Promise<PipelineTotals
     from pipeline_totals group by kind order by kind`;
   const byType: Record<string, number> = {};
   const counter: Record<string, number> = {};
-  let stored = 0;
   let cents = 0;
   for (const r of rows) {
-    if (COUNTERS.has(r.kind)) {
-      counter[r.kind] = r.n;
-      continue;
+    if (COUNTERS.has(r.kind)) counter[r.kind] = r.n;
+    else if (r.n !== 0) {
+      byType[r.kind] = r.n;
+      if (r.kind === "purchase") cents += r.revenue_cents;
     }
-    if (r.n === 0) continue;
-    byType[r.kind] = r.n;
-    stored += r.n;
-    if (r.kind === "purchase") cents += r.revenue_cents;
   }
+  return totalsOf(byType, cents, counter);
+}
+
+/**
+ * Totals in the ledger's shape from stored events per type, purchase revenue in cents and the
+ * other outcomes by kind (`rejected`, `duplicates`, `too_old`, `too_new`; a kind not given is 0).
+ */
+export function totalsOf(
+  byType: Record<string, number>,
+  revenueCents: number,
+  outcomes: Partial<Record<"rejected" | "duplicates" | "too_old" | "too_new", number>>,
+): PipelineTotals {
   return {
-    stored,
+    stored: Object.values(byType).reduce((a, b) => a + b, 0),
     byType,
-    revenue: cents / 100,
-    rejected: counter.rejected ?? 0,
-    duplicates: counter.duplicates ?? 0,
-    tooOld: counter.too_old ?? 0,
-    tooNew: counter.too_new ?? 0,
+    revenue: revenueCents / 100,
+    rejected: outcomes.rejected ?? 0,
+    duplicates: outcomes.duplicates ?? 0,
+    tooOld: outcomes.too_old ?? 0,
+    tooNew: outcomes.too_new ?? 0,
   };
 }

@@ -231,6 +231,12 @@ Deno.test({
       await pgProxy.setMode("pass");
       await waitForLine(child, lines, /API on http:/, "the API listening");
       const listening = lines.find((l) => /API on http:/.test(l))!;
+      const said = JSON.parse(listening).message as string;
+      assert.match(
+        said,
+        /^API on http:\/\/[^\s"]+ \(dashboard at \//,
+        "a plain URL and the dashboard",
+      );
       const actualPort = JSON.parse(listening).properties.port as number;
       const res = await fetch(`http://127.0.0.1:${actualPort}/v1/pipeline/totals`);
       assert.equal(res.status, 200);
