@@ -10,6 +10,30 @@ import { createTestLake } from "./lake_fixtures.ts";
 const { embedded } = await testDatabaseUrl();
 const ROOT = new URL("..", import.meta.url);
 
+/** Runs `lake jobs` as the task does, on the test schema; stdout and stderr as one text. */
+async function runLakeJobsCli(
+  db: { url: string; schema: string },
+  env: Record<string, string>,
+): Promise<{ code: number; text: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "consumer/lake/main.ts", "jobs"],
+    cwd: ROOT,
+    env: {
+      DATABASE_URL: db.url,
+      DB_SCHEMA: db.schema,
+      AWS_REGION: "us-east-1",
+      LOG_FORMAT: "json",
+      NO_COLOR: "1",
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  // JSON log lines and the summary line share stdout in a container's log format.
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  return { code: out.code, text };
+}
+
 Deno.test({
   name: "tryLakeJobsLock() refuses a second holder until the first releases",
   ignore: embedded, // PGlite serves one connection; the lock needs a session of its own
@@ -37,25 +61,12 @@ Deno.test({
     const db = await createTestDb();
     const lake = await createTestLake();
     try {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "consumer/lake/main.ts", "jobs"],
-        cwd: ROOT,
-        env: {
-          DATABASE_URL: db.url,
-          DB_SCHEMA: db.schema,
-          AWS_REGION: "us-east-1",
-          LAKE_S3_ENDPOINT: lake.endpoint,
-          LAKE_BUCKET: lake.bucket,
-          LAKE_CACHE_DIR: lake.cacheDir,
-          LOG_FORMAT: "json",
-          NO_COLOR: "1",
-        },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      // JSON log lines and the summary line share stdout in a container's log format.
-      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 0, text);
+      const { code, text } = await runLakeJobsCli(db, {
+        LAKE_S3_ENDPOINT: lake.endpoint,
+        LAKE_BUCKET: lake.bucket,
+        LAKE_CACHE_DIR: lake.cacheDir,
+      });
+      assert.equal(code, 0, text);
       const lines = text.split("\n").filter((l) => l.startsWith("{"))
         .map((l) => JSON.parse(l) as Record<string, unknown>);
       const summary = lines.find((l) => "exported" in l);
@@ -82,22 +93,8 @@ Deno.test({
     const release = await tryLakeJobsLock(db.sql);
     assert.ok(release);
     try {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "consumer/lake/main.ts", "jobs"],
-        cwd: ROOT,
-        env: {
-          DATABASE_URL: db.url,
-          DB_SCHEMA: db.schema,
-          AWS_REGION: "us-east-1",
-          LAKE_BUCKET: "never-used",
-          LOG_FORMAT: "json",
-          NO_COLOR: "1",
-        },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 0, text);
+      const { code, text } = await runLakeJobsCli(db, { LAKE_BUCKET: "never-used" });
+      assert.equal(code, 0, text);
       assert.ok(text.split("\n").includes(JSON.stringify({ skipped: true })), text);
       assert.match(text, /Another lake jobs run holds the lock/);
       const [state] = await db.sql<{ n: number }[]>`select count(*)::int as n from lake_exports`;

@@ -14,12 +14,11 @@
  */
 import { Duration, type Stack } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
-import type * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as ecs from "aws-cdk-lib/aws-ecs";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
 import * as logs from "aws-cdk-lib/aws-logs";
-import { addProgramTask } from "./program_task.ts";
+import { addProgramTask, type ProgramServiceInputs } from "./program_task.ts";
 
 /** Where the task keeps its mirror of the lake: /tmp is the task's only writable path. */
 export const LAKE_JOBS_CACHE_DIR = "/tmp/lake-cache";
@@ -35,15 +34,16 @@ export interface LakeJobsOptions {
   memoryMiB?: number;
 }
 
-export interface LakeJobsProps extends LakeJobsOptions {
-  cluster: ecs.ICluster;
-  subnets: ec2.SubnetSelection;
-  /** The lake task's own group, which the database's group admits. */
-  securityGroup: ec2.ISecurityGroup;
-  image: ecs.ContainerImage;
-  /** Region, log format and the database settings; the DB_USER/DB_PASSWORD secrets. */
-  environment: Record<string, string>;
-  secrets: Record<string, ecs.Secret>;
+/**
+ * Where and what, as for the services (the security group is the lake task's own, which the
+ * database's group admits), with the lake's options.
+ */
+export interface LakeJobsProps extends
+  LakeJobsOptions,
+  Pick<
+    ProgramServiceInputs,
+    "cluster" | "subnets" | "securityGroup" | "image" | "environment" | "secrets"
+  > {
   /** Notified when runs stop completing, and when they resume. */
   alarmAction: cloudwatch.IAlarmAction;
 }
