@@ -207,7 +207,6 @@ Deno.test("each program has its own least-privilege task role, separate from its
   const api = roles("ApiTask"), migrate = roles("MigrateTask"), lake = roles("LakeJobsTask");
   assert.deepEqual(actionsOf(producer.task), ["sqs:SendMessage"]);
   assert.deepEqual(actionsOf(consumer.task), [
-    "s3:PutObject", // the lake export (deploy/cdk/lake_construct.ts)
     "sqs:ChangeMessageVisibility",
     "sqs:DeleteMessage",
     "sqs:GetQueueAttributes",

@@ -160,8 +160,9 @@ export class ScaleStreamStack extends Stack {
       alarmAction: new cwActions.SnsAction(topic),
       ...props.lakeJobs,
     });
+    // Only the lake jobs export: the consumers never touch the lake, so they get no access to it.
     new LakeConstruct(this, "Lake", {
-      writers: [consumers.taskDefinition, lakeJobs.taskDefinition],
+      writers: [lakeJobs.taskDefinition],
       readers: [lakeJobs.taskDefinition],
     });
 
