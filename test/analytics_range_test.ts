@@ -1,4 +1,4 @@
-/** `resolveRange()`: alignment to the bucket, and the bucket limit counted on the aligned range. */
+/** `resolveRange()`: alignment to the bucket, and the bucket limit counted on the span asked for. */
 import assert from "node:assert/strict";
 import { HTTPException } from "hono/http-exception";
 import { MAX_BUCKETS, resolveRange } from "../api/routes/analytics/_common.ts";
@@ -6,13 +6,22 @@ import { MAX_BUCKETS, resolveRange } from "../api/routes/analytics/_common.ts";
 const refused = (q: Parameters<typeof resolveRange>[0]) =>
   assert.throws(() => resolveRange(q), (e) => e instanceof HTTPException && e.status === 400);
 
-Deno.test("resolveRange() refuses a range whose aligned buckets exceed the limit, even when the span asked fits", () => {
+Deno.test("resolveRange() accepts the last 24 hours at 1m from any second: the aligned answer may hold one more bucket", () => {
   // 24 hours starting 30 s into a minute: 1,440 minutes asked, 1,441 once aligned.
-  refused({ window: "1m", from: "2026-11-20T00:00:30Z", to: "2026-11-21T00:00:30Z" });
-  // 1,439.5 minutes asked, still 1,441 aligned buckets.
-  refused({ window: "1m", from: "2026-11-20T00:00:45Z", to: "2026-11-21T00:00:15Z" });
+  const r = resolveRange({
+    window: "1m",
+    from: "2026-11-20T00:00:30Z",
+    to: "2026-11-21T00:00:30Z",
+  });
+  assert.equal((r.to.getTime() - r.from.getTime()) / r.windowMs, MAX_BUCKETS + 1);
   // 1,440 days of 1d asked from midday: 1,441 days once aligned.
-  refused({ window: "1d", from: "2020-01-01T12:00:00Z", to: "2023-12-11T12:00:00Z" });
+  resolveRange({ window: "1d", from: "2020-01-01T12:00:00Z", to: "2023-12-11T12:00:00Z" });
+});
+
+Deno.test("resolveRange() refuses a span asked that covers more buckets than the limit", () => {
+  // 1,440 minutes and 1 second asked.
+  refused({ window: "1m", from: "2026-11-20T00:00:00Z", to: "2026-11-21T00:00:01Z" });
+  refused({ window: "1d", from: "2020-01-01T00:00:00Z", to: "2023-12-11T00:00:01Z" });
 });
 
 Deno.test("resolveRange() accepts exactly the limit once aligned, and says how many buckets it spans", () => {

@@ -52,8 +52,8 @@ export interface Range {
 }
 
 /**
- * Resolves `from`/`to`/`window` and bounds the number of buckets the answer holds (400 when more
- * than `MAX_BUCKETS` once aligned). The range is aligned to the bucket (`from` down, `to` up), so
+ * Resolves `from`/`to`/`window` and bounds the number of buckets asked for (400 when the span
+ * asked covers more than `MAX_BUCKETS`; the aligned answer may hold one more). The range is aligned to the bucket (`from` down, `to` up), so
  * every bucket of an answer is whole, the planner can read whole hours and days, and the response
  * cache keys on a few distinct ranges.
  */
@@ -68,9 +68,12 @@ export function resolveRange(
   const to = up(rawTo);
   const from = q.from !== undefined ? down(Date.parse(q.from)) : to - 60 * windowMs;
   if (!(from < to)) throw new HTTPException(400, { message: `"from" must be before "to"` });
-  // The limit applies to the buckets the answer holds (the aligned range): aligning both ends may
-  // add one bucket to what was asked (24 hours not on a minute boundary are 1,441 minutes).
-  const buckets = (to - from) / windowMs;
+  // The limit applies to the span asked for, not to the aligned range: aligning both ends adds one
+  // bucket to a span that is not on a bucket boundary (the last 24 hours asked at 30 s past a
+  // minute hold 1,441 minutes), and a client must not be refused for its clock. So an answer holds
+  // at most MAX_BUCKETS + 1 buckets.
+  const asked = q.from !== undefined ? rawTo - Date.parse(q.from) : to - from;
+  const buckets = Math.ceil(asked / windowMs);
   if (buckets > MAX_BUCKETS) {
     throw new HTTPException(400, {
       message:
