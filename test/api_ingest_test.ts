@@ -48,7 +48,12 @@ Deno.test("POST /v1/events enqueues a batch, a consumer stores it, and GET /v1/e
     const res = await post(app, events);
     assert.equal(res.status, 202);
     const body: IngestResult = await res.json();
-    assert.deepEqual(body, { accepted: 300, rejected: 0, errors: [] });
+    assert.deepEqual(body, {
+      accepted: 300,
+      rejected: 0,
+      errors: [],
+      eventIds: events.map((e) => e.eventId),
+    });
 
     // 202 means SQS already holds them: nothing is left in the sender's buffer.
     consumer.start();
@@ -136,7 +141,12 @@ Deno.test("POST /v1/events accepts one event and seed 003's snake_case field nam
     };
     const res = await post(app, snake);
     assert.equal(res.status, 202);
-    assert.deepEqual(await res.json(), { accepted: 1, rejected: 0, errors: [] });
+    assert.deepEqual(await res.json(), {
+      accepted: 1,
+      rejected: 0,
+      errors: [],
+      eventIds: [snake.event_id],
+    });
     const [queued] = messageEvents(await drainQueue(q)) as Event[];
     assert.equal(queued?.eventId, snake.event_id);
     assert.equal(queued?.userId, "u-snake");

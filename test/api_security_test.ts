@@ -257,6 +257,10 @@ Deno.test("GET /openapi.json documents the routes and the shared event schema, a
       doc.paths["/v1/events"].post.requestBody.content["application/json"].schema.oneOf[0].$ref,
       "#/components/schemas/Event",
     );
+    // Browsers send a publishable key as ?key=; the answer lists every event's id.
+    const params = doc.paths["/v1/events"].post.parameters as { name: string; in: string }[];
+    assert.ok(params.some((p) => p.name === "key" && p.in === "query"), JSON.stringify(params));
+    assert.ok(doc.components.schemas.IngestResult.properties.eventIds);
     // Every $ref resolves inside the document.
     for (
       const [, ref] of JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)

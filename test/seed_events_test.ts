@@ -209,7 +209,14 @@ Deno.test("every example event of the requirement documents is stored over HTTP,
     });
     const body: IngestResult = await res.json();
     assert.equal(res.status, 202, JSON.stringify(body));
-    assert.deepEqual(body, { accepted: raw.length, rejected: 0, errors: [] });
+    // Every id comes back, the derived ones (events sent without an id) included.
+    assert.deepEqual(body, {
+      accepted: raw.length,
+      rejected: 0,
+      errors: [],
+      eventIds: expected(raw).map((e) => e.eventId),
+    });
+    assert.ok(raw.some((r) => r.eventId === undefined && r.event_id === undefined));
     await assertStoredAndCounted(p.app, expected(raw));
 
     // An exact retry of events without an id is stored once: the derived id is the same.
@@ -313,6 +320,7 @@ Deno.test("the strict contract refuses the examples that lack its required field
     // the producer variant has no offset; seed 003's events have no eventId and no location.
     assert.deepEqual(body.errors.map((e) => e.index), [0, 2, 3, 4, 5, 6, 7, 8]);
     assert.equal(body.accepted, 1, "only the add_to_cart carries every strict field");
+    assert.deepEqual(body.eventIds.map((id) => id !== null), raw.map((_, i) => i === 1));
     assert.match(body.errors.find((e) => e.index === 0)!.reason, /pageUrl/);
     assert.match(body.errors.find((e) => e.index === 4)!.reason, /timestamp/);
     assert.match(body.errors.find((e) => e.index === 5)!.reason, /eventId/);

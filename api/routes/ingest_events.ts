@@ -24,6 +24,11 @@ export const IngestResultSchema = z.object({
     index: z.int().openapi({ description: "Position in the request (0 for a single event)" }),
     reason: z.string(),
   })),
+  eventIds: z.array(z.string().nullable()).openapi({
+    description: "Each event's id in request order: the eventId sent, or the one derived from " +
+      "the event's content when none was sent (find it with GET /v1/events/{id}); null for a " +
+      "refused event",
+  }),
 }).openapi("IngestResult");
 export type IngestResult = z.infer<typeof IngestResultSchema>;
 
@@ -45,6 +50,12 @@ export const ingestEventsDoc = {
     "invalid events are listed by index and not enqueued. Scope: ingest.",
   security: [{ ApiKey: [] }],
   request: {
+    query: z.object({
+      key: z.string().optional().openapi({
+        description: "A publishable key (spk_…) for browsers, which cannot set headers on " +
+          "sendBeacon; accepted on this route only, from the key's listed origins",
+      }),
+    }),
     body: {
       required: true,
       content: {
@@ -114,6 +125,7 @@ export async function ingestEvents(
     );
   }
   const errors: { index: number; reason: string }[] = [];
+  const eventIds: (string | null)[] = items.map(() => null);
   const batch = deps.ingestor.begin();
   for (const [index, item] of items.entries()) {
     const v = decodeEvent(item, deps.contract);
@@ -123,6 +135,7 @@ export async function ingestEvents(
     }
     try {
       await batch.add(v.event);
+      eventIds[index] = v.event.eventId;
     } catch (err) {
       if (!(err instanceof RangeError)) throw err;
       errors.push({ index, reason: err.message });
@@ -138,5 +151,5 @@ export async function ingestEvents(
       { headers: { "retry-after": "5" }, extensions: { enqueued, failed } },
     );
   }
-  return { accepted: enqueued, rejected: errors.length, errors };
+  return { accepted: enqueued, rejected: errors.length, errors, eventIds };
 }

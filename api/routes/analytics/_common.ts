@@ -1,7 +1,7 @@
 /** Query parameters, range resolution and the validation hook shared by the analytics routes. */
 import { z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
-import { DEVICE_TYPES } from "../../../shared/mod.ts";
+import { DEVICE_DIMENSIONS } from "../../../shared/mod.ts";
 import { Datetime } from "../../params.ts";
 
 export const WINDOW_MS = {
@@ -33,7 +33,7 @@ export const RangeQuery = z.object({
 
 export const Filters = z.object({
   category: z.string().min(1).max(64).optional(),
-  device: z.enum(DEVICE_TYPES).optional(),
+  device: z.enum(DEVICE_DIMENSIONS).optional(),
   country: z.string().regex(/^[A-Z]{2}$/, "Country must be an ISO 3166-1 alpha-2 code").optional(),
   segment: z.string().min(1).max(32).optional(),
 });
