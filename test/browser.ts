@@ -17,6 +17,18 @@ export function chromiumPath(): string | null {
   }
 }
 
+/** The browser's path, else null after warning that `what` is skipped (for a test's `ignore`). */
+export function chromiumOrWarn(what: string): string | null {
+  const path = chromiumPath();
+  if (!path) {
+    console.warn(
+      `Skipping ${what}: no chromium at "${CHROMIUM_PATH}" ` +
+        "(.ci/run installs it with apt-get; locally: apt-get install chromium).",
+    );
+  }
+  return path;
+}
+
 export interface LaunchedBrowser {
   context: BrowserContext;
   /** A new tab with the given viewport (CSS pixels). */

@@ -1,5 +1,6 @@
 /** A consumer process (`consumer/main.ts consume`, as a container runs it) on a test schema. */
-import type { TestDb, TestSqs } from "./harness.ts";
+import assert from "node:assert/strict";
+import { createTestDb, createTestSqs, type TestDb, type TestSqs } from "./harness.ts";
 
 const MAIN = new URL("../consumer/main.ts", import.meta.url).pathname;
 
@@ -64,4 +65,52 @@ export function collectLines(
 export async function hasExited(child: Deno.ChildProcess): Promise<boolean> {
   const tick = new Promise<"running">((r) => setTimeout(() => r("running"), 0));
   return (await Promise.race([child.status.then(() => "exited" as const), tick])) === "exited";
+}
+
+/** Kills the child with SIGKILL unless it has exited, and waits for it (for a `finally`). */
+export async function killChild(child: Deno.ChildProcess | undefined): Promise<void> {
+  try {
+    child?.kill("SIGKILL");
+  } catch { /* exited */ }
+  await child?.status;
+}
+
+/** Sends SIGTERM and asserts the child exits with code 0. */
+export async function terminateExpectingZero(child: Deno.ChildProcess): Promise<void> {
+  child.kill("SIGTERM");
+  assert.equal((await child.status).code, 0);
+}
+
+/** What `withChildProcesses` hands a test: its schema, its queue and cleanup registration. */
+export interface ChildProcessFixture {
+  db: TestDb;
+  q: TestSqs;
+  /** Registers a child to be killed (SIGKILL) and awaited at the end; returns it. */
+  track(child: Deno.ChildProcess): Deno.ChildProcess;
+  /** Registers a close to run after the children are gone, before the queue and schema go. */
+  onClose(close: () => Promise<void>): void;
+}
+
+/** Runs `fn` with a fresh schema and queue; then kills its children and closes everything. */
+export async function withChildProcesses(
+  sqsOptions: Parameters<typeof createTestSqs>[0],
+  fn: (f: ChildProcessFixture) => Promise<void>,
+): Promise<void> {
+  const db = await createTestDb();
+  const q = await createTestSqs(sqsOptions);
+  const children: Deno.ChildProcess[] = [];
+  const closes: (() => Promise<void>)[] = [];
+  try {
+    await fn({
+      db,
+      q,
+      track: (child) => (children.push(child), child),
+      onClose: (close) => void closes.push(close),
+    });
+  } finally {
+    for (const child of children) await killChild(child);
+    for (const close of closes) await close();
+    await q.close();
+    await db.close();
+  }
 }

@@ -13,10 +13,11 @@ import {
   makeEvents,
   queueDepth,
   sendPacked,
+  storedAtLeast,
 } from "./consumer_support.ts";
 import type { Sql } from "../shared/mod.ts";
-import { spawnConsumer } from "./consumer_child.ts";
-import { createTestDb, createTestSqs, eventually, testDatabaseUrl } from "./harness.ts";
+import { spawnConsumer, terminateExpectingZero, withChildProcesses } from "./consumer_child.ts";
+import { eventually, testDatabaseUrl } from "./harness.ts";
 
 const { embedded } = await testDatabaseUrl();
 /** Holds an exclusive lock on `ingest_stats` in an open transaction until `release()`. */
@@ -43,15 +44,12 @@ async function lockIngestStats(sql: Sql) {
 Deno.test({
   name: "kill -9 of a consumer process in the middle of a flush, then a restart: exact totals",
   ignore: embedded,
-  async fn() {
-    const db = await createTestDb();
-    const q = await createTestSqs({ visibilityTimeoutS: 5 });
-    let child: Deno.ChildProcess | undefined;
-    try {
+  fn: () =>
+    withChildProcesses({ visibilityTimeoutS: 5 }, async ({ db, q, track }) => {
       const events = makeEvents(1000, 81);
       await sendPacked(q.sqs, q.queueUrl, events, 50);
       const lock = await lockIngestStats(db.sql);
-      child = spawnConsumer(db, q, "crash-1");
+      let child = track(spawnConsumer(db, q, "crash-1"));
       assert.ok(await eventually(() => lock.blocking(), 30_000), "no flush reached the lock");
       child.kill("SIGKILL");
       const status = await child.status;
@@ -59,40 +57,23 @@ Deno.test({
       await lock.release(); // the killed flush's transaction now aborts: nothing of it commits
       assert.equal((await pipelineTotals({ sql: db.sql })).stored, 0);
 
-      child = spawnConsumer(db, q, "crash-2");
-      assert.ok(
-        await eventually(
-          async () => (await pipelineTotals({ sql: db.sql })).stored >= 1000,
-          30_000,
-        ),
-      );
+      child = track(spawnConsumer(db, q, "crash-2"));
+      assert.ok(await eventually(() => storedAtLeast(db.sql, 1000), 30_000));
       assert.ok(await eventually(async () => (await queueDepth(q.sqs, q.queueUrl)) === 0));
-      child.kill("SIGTERM");
-      assert.equal((await child.status).code, 0);
+      await terminateExpectingZero(child);
       await assertTotals(db.sql, expectedOf(events));
-    } finally {
-      try {
-        child?.kill("SIGKILL");
-      } catch { /* exited */ }
-      await child?.status;
-      await q.close();
-      await db.close();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "SIGTERM during a slow flush finishes it, deletes what committed and exits 0; nothing lost",
   ignore: embedded,
-  async fn() {
-    const db = await createTestDb();
-    const q = await createTestSqs({ visibilityTimeoutS: 5 });
-    let child: Deno.ChildProcess | undefined;
-    try {
+  fn: () =>
+    withChildProcesses({ visibilityTimeoutS: 5 }, async ({ db, q, track }) => {
       const events = makeEvents(800, 91);
       await sendPacked(q.sqs, q.queueUrl, events, 40);
       const lock = await lockIngestStats(db.sql);
-      child = spawnConsumer(db, q, "term");
+      const child = track(spawnConsumer(db, q, "term"));
       assert.ok(await eventually(() => lock.blocking(), 30_000), "no flush reached the lock");
       await delay(300); // let the pollers take in the rest of the queue
       child.kill("SIGTERM");
@@ -103,34 +84,18 @@ Deno.test({
       assert.equal(await queueDepth(q.sqs, q.queueUrl), 0, "committed messages were not deleted");
       await assertTotals(db.sql, expectedOf(events));
       assert.equal((await pipelineTotals({ sql: db.sql })).duplicates, 0);
-    } finally {
-      try {
-        child?.kill("SIGKILL");
-      } catch { /* exited */ }
-      await child?.status;
-      await q.close();
-      await db.close();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "consume --workers 2 runs two processes on one queue that drain on SIGTERM; exact totals",
   ignore: embedded,
-  async fn() {
-    const db = await createTestDb();
-    const q = await createTestSqs({ visibilityTimeoutS: 5 });
-    let child: Deno.ChildProcess | undefined;
-    try {
+  fn: () =>
+    withChildProcesses({ visibilityTimeoutS: 5 }, async ({ db, q, track }) => {
       const events = makeEvents(3000, 101);
       await sendPacked(q.sqs, q.queueUrl, events, 30);
-      child = spawnConsumer(db, q, "pair", ["--workers", "2"]);
-      assert.ok(
-        await eventually(
-          async () => (await pipelineTotals({ sql: db.sql })).stored >= 3000,
-          30_000,
-        ),
-      );
+      const child = track(spawnConsumer(db, q, "pair", ["--workers", "2"]));
+      assert.ok(await eventually(() => storedAtLeast(db.sql, 3000), 30_000));
       assert.ok(
         await eventually(async () => {
           const rows = await db.sql<{ worker_id: string }[]>`
@@ -139,17 +104,8 @@ Deno.test({
         }),
         "each worker keeps its own status row",
       );
-      child.kill("SIGTERM");
-      assert.equal((await child.status).code, 0);
+      await terminateExpectingZero(child);
       assert.equal(await queueDepth(q.sqs, q.queueUrl), 0);
       await assertTotals(db.sql, expectedOf(events));
-    } finally {
-      try {
-        child?.kill("SIGKILL");
-      } catch { /* exited */ }
-      await child?.status;
-      await q.close();
-      await db.close();
-    }
-  },
+    }),
 });

@@ -7,18 +7,12 @@ import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { createApp, parseApiKeys } from "../api/mod.ts";
 import { registerDashboard } from "../api/dashboard/mod.ts";
-import { analyticsStages, createConsumer } from "../consumer/mod.ts";
 import { createEventSender, createGenerator, metaOf, type SentMeta } from "../producer/mod.ts";
-import { CHROMIUM_PATH, chromiumPath, launchBrowser } from "./browser.ts";
-import { createTestDb, createTestSqs, testConfig } from "./harness.ts";
+import { chromiumOrWarn, launchBrowser } from "./browser.ts";
+import { createTestDb } from "./harness.ts";
+import { startTestPipeline } from "./pipeline_support.ts";
 
-const chromium = chromiumPath();
-if (!chromium) {
-  console.warn(
-    `Skipping the dashboard browser test: no chromium at "${CHROMIUM_PATH}" ` +
-      "(.ci/run installs it with apt-get; locally: apt-get install chromium).",
-  );
-}
+const chromium = chromiumOrWarn("the dashboard browser test");
 
 // The callbacks given to the page run in the browser. Deno's lib has no DOM, and a
 // `/// <reference lib="dom" />` would change the globals of every file `deno check` sees, so the
@@ -72,18 +66,7 @@ Deno.test({
     "down and fits a phone",
   ignore: chromium === null,
   async fn(t) {
-    const db = await createTestDb();
-    const q = await createTestSqs();
-    const config = testConfig();
-    const consumer = createConsumer({
-      sql: db.sql,
-      sqs: q.sqs,
-      queueUrl: q.queueUrl,
-      config,
-      workerId: "dashboard-test",
-      stages: analyticsStages(config),
-    });
-    consumer.start();
+    const { db, q, consumer } = await startTestPipeline("dashboard-test", { analytics: true });
     const sender = createEventSender<SentMeta>({
       sqs: q.sqs,
       queueUrl: q.queueUrl,

@@ -7,17 +7,11 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { createApiKey, createApp, createKeyStore } from "../api/mod.ts";
-import { analyticsStages, createConsumer } from "../consumer/mod.ts";
-import { CHROMIUM_PATH, chromiumPath, launchBrowser } from "./browser.ts";
-import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";
+import { chromiumOrWarn, launchBrowser } from "./browser.ts";
+import { eventually } from "./harness.ts";
+import { startTestPipeline } from "./pipeline_support.ts";
 
-const chromium = chromiumPath();
-if (!chromium) {
-  console.warn(
-    `Skipping the demo shop browser test: no chromium at "${CHROMIUM_PATH}" ` +
-      "(.ci/run installs it with apt-get; locally: apt-get install chromium).",
-  );
-}
+const chromium = chromiumOrWarn("the demo shop browser test");
 
 // deno-lint-ignore no-explicit-any
 type Dom = any;
@@ -52,18 +46,7 @@ Deno.test({
     "are stored, readable by id and counted in the funnel",
   ignore: chromium === null,
   async fn(t) {
-    const db = await createTestDb();
-    const q = await createTestSqs();
-    const config = testConfig();
-    const consumer = createConsumer({
-      sql: db.sql,
-      sqs: q.sqs,
-      queueUrl: q.queueUrl,
-      config,
-      workerId: "demo-shop-test",
-      stages: analyticsStages(config),
-    });
-    consumer.start();
+    const { db, q, consumer } = await startTestPipeline("demo-shop-test", { analytics: true });
     const app = createApp({
       sql: db.sql,
       sqs: q.sqs,

@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { createApp } from "../api/mod.ts";
 import { createGenerator } from "../producer/mod.ts";
 import type { Event } from "../shared/mod.ts";
-import { fuzzParams } from "./fuzz_params.ts";
+import { fuzzParams, jsonJunk } from "./fuzz_params.ts";
 import { createTestDb, createTestSqs, drainQueue, messageEvents } from "./harness.ts";
 
 const db = await createTestDb();
@@ -44,18 +44,7 @@ const weirdString = fc.oneof(
 );
 
 /** Anything JSON can carry, with weird strings as keys and values. */
-const junk = fc.letrec((tie) => ({
-  value: fc.oneof(
-    { depthSize: "small" },
-    weirdString,
-    fc.integer(),
-    fc.double(),
-    fc.boolean(),
-    fc.constant(null),
-    fc.array(tie("value"), { maxLength: 4 }),
-    fc.dictionary(weirdString, tie("value"), { maxKeys: 4 }),
-  ),
-})).value;
+const junk = jsonJunk(weirdString, 4);
 
 /** A valid event with one field replaced by junk or removed. */
 const mutatedEvent = fc.record({

@@ -1,11 +1,27 @@
 /**
- * Seeds and run counts of the fuzz suites. In CI (`CI=true`) every property runs with a fixed
+ * Seeds and run counts of the fuzz suites (and the JSON junk they share). In CI (`CI=true`) every property runs with a fixed
  * seed, so a red run is a real regression and re-runs the same cases; locally the seed is random
  * unless `FUZZ_SEED` names one, and `FUZZ_RUNS` multiplies the runs (`FUZZ_RUNS=10` runs ten
  * times as many). The seed is printed with the suite's name, so any failure can be replayed:
  * `FUZZ_SEED=<seed> deno test -A test/fuzz_x_test.ts`.
  */
-import type fc from "fast-check";
+import fc from "fast-check";
+
+/** Any JSON value (small depth) with `strings` as keys and strings, at most `max` per array/object. */
+export function jsonJunk(strings: fc.Arbitrary<string>, max: number): fc.Arbitrary<unknown> {
+  return fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: "small" },
+      strings,
+      fc.integer(),
+      fc.double(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(tie("value"), { maxLength: max }),
+      fc.dictionary(strings, tie("value"), { maxKeys: max }),
+    ),
+  })).value;
+}
 
 /** The seed used in CI for every property. */
 export const CI_SEED = 20261130;

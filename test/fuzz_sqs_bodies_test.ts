@@ -8,13 +8,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { pipelineTotals } from "../api/mod.ts";
-import { createConsumer } from "../consumer/mod.ts";
 import { queueDepth, sendBodies } from "./consumer_support.ts";
 import { createGenerator, createLedger, metaOf } from "../producer/mod.ts";
 import { reconcile } from "../producer/reconcile.ts";
 import { decodeEvent, type Event, rejectInfo } from "../shared/mod.ts";
 import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";
-import { boundedShrink, fuzzParams } from "./fuzz_params.ts";
+import { createTestConsumer } from "./pipeline_support.ts";
+import { boundedShrink, fuzzParams, jsonJunk } from "./fuzz_params.ts";
 
 const gen = createGenerator({ seed: 47, users: 50, products: 20 });
 const validEvent = (): Event => gen.next(Date.now() - 2000);
@@ -33,18 +33,7 @@ const weirdString = fc.oneof(
   fc.string({ unit: "binary", maxLength: 30 }),
   fc.constantFrom("'; drop table events; --", "\u0000", "\ud800", "😀", "\u202e", "$1", "%s"),
 );
-const junk = fc.letrec((tie) => ({
-  value: fc.oneof(
-    { depthSize: "small" },
-    weirdString,
-    fc.integer(),
-    fc.double(),
-    fc.boolean(),
-    fc.constant(null),
-    fc.array(tie("value"), { maxLength: 3 }),
-    fc.dictionary(weirdString, tie("value"), { maxKeys: 3 }),
-  ),
-})).value;
+const junk = jsonJunk(weirdString, 3);
 const mutated = fc.record({
   field: fc.constantFrom(
     "eventId",
@@ -103,12 +92,8 @@ Deno.test("fuzz: raw SQS bodies through the real consumer — poison to the DLQ,
       boundedShrink(async (bodies) => {
         const db = await createTestDb();
         const q = await createTestSqs({ maxReceiveCount: 1, visibilityTimeoutS: 5 });
-        const consumer = createConsumer({
-          sql: db.sql,
-          sqs: q.sqs,
-          queueUrl: q.queueUrl,
+        const consumer = createTestConsumer(db, q, "fuzz", {
           config: testConfig({ visibilityTimeoutS: 5 }),
-          workerId: "fuzz",
         });
         try {
           // The expected outcome of each body, from the JSON and event specifications.

@@ -9,12 +9,17 @@ import assert from "node:assert/strict";
 import { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
 import { gzipSync } from "node:zlib";
 import { createApp, pipelineTotals } from "../api/mod.ts";
-import { createConsumer } from "../consumer/mod.ts";
 import { queueDepth } from "./consumer_support.ts";
 import { createGenerator } from "../producer/mod.ts";
 import { encodeEvent, ENCODING_ATTRIBUTE, type Event, type SQSClient } from "../shared/mod.ts";
-import { hasExited, spawnConsumer } from "./consumer_child.ts";
+import {
+  hasExited,
+  spawnConsumer,
+  terminateExpectingZero,
+  withChildProcesses,
+} from "./consumer_child.ts";
 import { createTestDb, createTestSqs, eventually, testConfig, testDatabaseUrl } from "./harness.ts";
+import { createTestConsumer } from "./pipeline_support.ts";
 
 const { embedded } = await testDatabaseUrl();
 const gen = createGenerator({ seed: 1313, users: 30, products: 10 });
@@ -121,12 +126,8 @@ async function send(sqs: SQSClient, queueUrl: string, bodies: Hostile["bodies"])
 Deno.test("events nested 10,000 and 100,000 deep, NUL keys and lone surrogates over SQS become rejects with reasons; valid neighbours are stored; the DLQ stays empty", async () => {
   const db = await createTestDb();
   const q = await createTestSqs({ maxReceiveCount: 1, visibilityTimeoutS: 5 });
-  const consumer = createConsumer({
-    sql: db.sql,
-    sqs: q.sqs,
-    queueUrl: q.queueUrl,
+  const consumer = createTestConsumer(db, q, "hostile", {
     config: testConfig({ visibilityTimeoutS: 5 }),
-    workerId: "hostile",
   });
   try {
     const h = hostileMessages();
@@ -181,35 +182,23 @@ Deno.test({
   name:
     "a consumer process keeps running through hostile messages, stores their valid neighbours, and exits 0 on SIGTERM",
   ignore: embedded,
-  async fn() {
-    const db = await createTestDb();
-    const q = await createTestSqs({ maxReceiveCount: 1, visibilityTimeoutS: 5 });
-    let child: Deno.ChildProcess | undefined;
-    try {
+  fn: () =>
+    withChildProcesses({ maxReceiveCount: 1, visibilityTimeoutS: 5 }, async ({ db, q, track }) => {
       const h = hostileMessages();
       await send(q.sqs, q.queueUrl, [h.bodies[0]!, h.bodies[2]!, h.bodies[3]!]);
       await send(q.sqs, q.queueUrl, [h.bodies[1]!]);
       await send(q.sqs, q.queueUrl, [h.bodies[4]!]);
-      child = spawnConsumer(db, q, "hostile-process");
+      const child = track(spawnConsumer(db, q, "hostile-process"));
       const processed = await eventually(async () => {
-        if (await hasExited(child!)) return true;
+        if (await hasExited(child)) return true;
         const t = await pipelineTotals({ sql: db.sql });
         return t.stored >= h.valid.length && (await queueDepth(q.sqs, q.queueUrl)) === 0;
       }, 60_000);
       assert.ok(!(await hasExited(child)), "the consumer process died");
       assert.ok(processed, "the hostile messages were not processed");
       assert.equal((await pipelineTotals({ sql: db.sql })).stored, h.valid.length);
-      child.kill("SIGTERM");
-      assert.equal((await child.status).code, 0);
-    } finally {
-      try {
-        child?.kill("SIGKILL");
-      } catch { /* exited */ }
-      await child?.status;
-      await q.close();
-      await db.close();
-    }
-  },
+      await terminateExpectingZero(child);
+    }),
 });
 
 Deno.test("POST /v1/events: deep nesting, NUL and lone surrogates are refused per event with a reason; invalid UTF-8 is a 400, a body that is not JSON a 415", async (t) => {

@@ -14,6 +14,7 @@ import {
 } from "../producer/mod.ts";
 import { encodeEvent, packBody } from "../shared/mod.ts";
 import { createTestDb, createTestSqs, eventually, testConfig, testDatabaseUrl } from "./harness.ts";
+import { startTestPipeline } from "./pipeline_support.ts";
 
 const { embedded } = await testDatabaseUrl();
 
@@ -24,18 +25,8 @@ async function totals(app: ReturnType<typeof createApp>): Promise<PipelineTotals
 }
 
 Deno.test("events flow producer → SQS → consumer → PostgreSQL and the API totals equal the ledger", async () => {
-  const db = await createTestDb();
-  const q = await createTestSqs();
-  const config = testConfig();
-  const consumer = createConsumer({
-    sql: db.sql,
-    sqs: q.sqs,
-    queueUrl: q.queueUrl,
-    config,
-    workerId: "w1",
-  });
+  const { db, q, consumer } = await startTestPipeline("w1");
   try {
-    consumer.start();
     const ledger = createLedger();
     const sender = createEventSender<SentMeta>({
       sqs: q.sqs,

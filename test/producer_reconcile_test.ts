@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import { pipelineTotals } from "../api/mod.ts";
-import { createConsumer } from "../consumer/mod.ts";
 import {
   createEventSender,
   createEventSource,
@@ -17,23 +16,14 @@ import {
   scopeRun,
   type SentMeta,
 } from "../producer/mod.ts";
-import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";
+import { createTestSqs, eventually, testConfig } from "./harness.ts";
+import { startTestPipeline } from "./pipeline_support.ts";
 
 type TestSqs = Awaited<ReturnType<typeof createTestSqs>>;
 
 /** A fresh database, a queue and a started consumer (no analytics stages). */
 async function startPipeline(workerId: string) {
-  const db = await createTestDb();
-  const q = await createTestSqs();
-  const config = testConfig();
-  const consumer = createConsumer({
-    sql: db.sql,
-    sqs: q.sqs,
-    queueUrl: q.queueUrl,
-    config,
-    workerId,
-  });
-  consumer.start();
+  const { db, q, config, consumer } = await startTestPipeline(workerId);
   return {
     db,
     q,

@@ -7,14 +7,11 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { createApiKey, createApp, createKeyStore } from "../api/mod.ts";
-import { createConsumer } from "../consumer/mod.ts";
-import { CHROMIUM_PATH, chromiumPath, launchBrowser } from "./browser.ts";
-import { createTestDb, createTestSqs, eventually, testConfig } from "./harness.ts";
+import { chromiumOrWarn, launchBrowser } from "./browser.ts";
+import { eventually } from "./harness.ts";
+import { startTestPipeline } from "./pipeline_support.ts";
 
-const chromium = chromiumPath();
-if (!chromium) {
-  console.warn(`Skipping the cross-origin SDK test: no chromium at "${CHROMIUM_PATH}".`);
-}
+const chromium = chromiumOrWarn("the cross-origin SDK test");
 
 // deno-lint-ignore no-explicit-any
 type Dom = any;
@@ -51,16 +48,7 @@ Deno.test({
     "off the key's list gets nothing through",
   ignore: chromium === null,
   async fn(t) {
-    const db = await createTestDb();
-    const q = await createTestSqs();
-    const consumer = createConsumer({
-      sql: db.sql,
-      sqs: q.sqs,
-      queueUrl: q.queueUrl,
-      config: testConfig(),
-      workerId: "sdk-cross-origin-test",
-    });
-    consumer.start();
+    const { db, q, consumer } = await startTestPipeline("sdk-cross-origin-test");
     const preflights: { origin: string | null; status: number }[] = [];
     const app = createApp({
       sql: db.sql,

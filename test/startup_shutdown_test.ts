@@ -18,9 +18,16 @@ import {
   makeEvents,
   queueDepth,
   sendPacked,
+  storedAtLeast,
 } from "./consumer_support.ts";
-import { collectLines, hasExited, spawnConsumer } from "./consumer_child.ts";
-import { createTestDb, createTestSqs, eventually, testDatabaseUrl } from "./harness.ts";
+import {
+  collectLines,
+  hasExited,
+  spawnConsumer,
+  terminateExpectingZero,
+  withChildProcesses,
+} from "./consumer_child.ts";
+import { eventually, testDatabaseUrl } from "./harness.ts";
 
 const { embedded } = await testDatabaseUrl();
 
@@ -29,6 +36,13 @@ function viaPort(url: string, port: number): string {
   const u = new URL(url);
   u.port = String(port);
   return u.toString().replace(/\/$/, "");
+}
+
+/** A fault proxy in front of `url`'s port (PostgreSQL's 5432 when none), closed by `onClose`. */
+async function proxyTo(url: string, onClose: (close: () => Promise<void>) => void) {
+  const proxy = await startFaultProxy({ targetPort: Number(new URL(url).port || 5432) });
+  onClose(() => proxy.close());
+  return proxy;
 }
 
 /** Visible and in-flight message counts of the test queue. */
@@ -64,25 +78,22 @@ Deno.test({
   name:
     "a consumer started while PostgreSQL and SQS refuse connections retries with logged backoff and consumes once they answer",
   ignore: embedded,
-  async fn() {
-    const db = await createTestDb();
-    const q = await createTestSqs({ visibilityTimeoutS: 5 });
-    const pgProxy = await startFaultProxy({ targetPort: Number(new URL(db.url).port || 5432) });
-    const sqsProxy = await startFaultProxy({ targetPort: Number(new URL(q.endpoint).port) });
-    let child: Deno.ChildProcess | undefined;
-    try {
+  fn: () =>
+    withChildProcesses({ visibilityTimeoutS: 5 }, async ({ db, q, track, onClose }) => {
+      const pgProxy = await proxyTo(db.url, onClose);
+      const sqsProxy = await proxyTo(q.endpoint, onClose);
       await pgProxy.setMode("refuse");
       await sqsProxy.setMode("refuse");
       const events = makeEvents(200, 71);
       await sendPacked(q.sqs, q.queueUrl, events, 50);
-      child = spawnConsumer(
+      const child = track(spawnConsumer(
         { url: viaPort(db.url, pgProxy.port), schema: db.schema },
         { ...q, endpoint: viaPort(q.endpoint, sqsProxy.port) },
         "startup",
         [],
         { LOG_LEVEL: "warning" },
         "piped",
-      );
+      ));
       const lines = collectLines(child.stderr);
       await waitForLine(
         child,
@@ -96,51 +107,37 @@ Deno.test({
       assert.ok(
         await eventually(
           async () =>
-            (await hasExited(child!)) || (await pipelineTotals({ sql: db.sql })).stored >= 200,
+            (await hasExited(child)) || (await pipelineTotals({ sql: db.sql })).stored >= 200,
           60_000,
         ),
       );
       assert.ok(!(await hasExited(child)), "the consumer exited");
-      child.kill("SIGTERM");
-      assert.equal((await child.status).code, 0);
+      await terminateExpectingZero(child);
       await assertTotals(db.sql, expectedOf(events));
-    } finally {
-      try {
-        child?.kill("SIGKILL");
-      } catch { /* exited */ }
-      await child?.status;
-      await pgProxy.close();
-      await sqsProxy.close();
-      await q.close();
-      await db.close();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name:
     "SIGTERM while PostgreSQL is unreachable ends the consumer with 0 within its deadline; the next consumer stores what it could not commit",
   ignore: embedded,
-  async fn() {
-    const db = await createTestDb();
-    const q = await createTestSqs({ visibilityTimeoutS: 5 });
-    const pgProxy = await startFaultProxy({ targetPort: Number(new URL(db.url).port || 5432) });
-    let child: Deno.ChildProcess | undefined;
-    try {
+  fn: () =>
+    withChildProcesses({ visibilityTimeoutS: 5 }, async ({ db, q, track, onClose }) => {
+      const pgProxy = await proxyTo(db.url, onClose);
       const first = makeEvents(300, 72);
       await sendPacked(q.sqs, q.queueUrl, first, 50);
       // A 2 s deadline: the old shutdown waited for a 10 s connect timeout and was killed at 5 s.
-      child = spawnConsumer(
+      let child = track(spawnConsumer(
         { url: viaPort(db.url, pgProxy.port), schema: db.schema },
         q,
         "unreachable",
         [],
         { CONSUMER_SHUTDOWN_DEADLINE_MS: "2000", CONSUMER_STATUS_INTERVAL_MS: "100" },
         "piped",
-      );
+      ));
       const lines = collectLines(child.stderr);
       assert.ok(
-        await eventually(async () => (await pipelineTotals({ sql: db.sql })).stored >= 300, 60_000),
+        await eventually(() => storedAtLeast(db.sql, 300), 60_000),
       );
       // Unreachable: open connections stop answering and new ones hang (nothing is refused).
       await pgProxy.setMode("blackhole");
@@ -164,7 +161,7 @@ Deno.test({
 
       // Nothing lost: the messages it held return to the queue and the next consumer stores them.
       await pgProxy.setMode("pass");
-      child = spawnConsumer(db, q, "after");
+      child = track(spawnConsumer(db, q, "after"));
       assert.ok(
         await eventually(
           async () =>
@@ -173,35 +170,22 @@ Deno.test({
           60_000,
         ),
       );
-      child.kill("SIGTERM");
-      assert.equal((await child.status).code, 0);
+      await terminateExpectingZero(child);
       await assertTotals(db.sql, expectedOf([...first, ...second]));
-    } finally {
-      try {
-        child?.kill("SIGKILL");
-      } catch { /* exited */ }
-      await child?.status;
-      await pgProxy.close();
-      await q.close();
-      await db.close();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name:
     "the API started while PostgreSQL and SQS refuse connections retries with logged backoff and serves once they answer",
   ignore: embedded,
-  async fn() {
-    const db = await createTestDb();
-    const q = await createTestSqs();
-    const pgProxy = await startFaultProxy({ targetPort: Number(new URL(db.url).port || 5432) });
-    const sqsProxy = await startFaultProxy({ targetPort: Number(new URL(q.endpoint).port) });
-    let child: Deno.ChildProcess | undefined;
-    try {
+  fn: () =>
+    withChildProcesses(undefined, async ({ db, q, track, onClose }) => {
+      const pgProxy = await proxyTo(db.url, onClose);
+      const sqsProxy = await proxyTo(q.endpoint, onClose);
       await pgProxy.setMode("refuse");
       await sqsProxy.setMode("refuse");
-      child = new Deno.Command(Deno.execPath(), {
+      const child = track(new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", new URL("../api/main.ts", import.meta.url).pathname],
         env: {
           DATABASE_URL: viaPort(db.url, pgProxy.port),
@@ -217,7 +201,7 @@ Deno.test({
         stdin: "null",
         stdout: "piped", // info records go to stdout, warnings to stderr
         stderr: "piped",
-      }).spawn();
+      }).spawn());
       const lines = collectLines(child.stderr);
       collectLines(child.stdout, lines);
       await waitForLine(child, lines, /not available yet.*"what":"SQS"/, "an SQS retry");
@@ -241,17 +225,6 @@ Deno.test({
       const res = await fetch(`http://127.0.0.1:${actualPort}/v1/pipeline/totals`);
       assert.equal(res.status, 200);
       await res.body?.cancel();
-      child.kill("SIGTERM");
-      assert.equal((await child.status).code, 0);
-    } finally {
-      try {
-        child?.kill("SIGKILL");
-      } catch { /* exited */ }
-      await child?.status;
-      await pgProxy.close();
-      await sqsProxy.close();
-      await q.close();
-      await db.close();
-    }
-  },
+      await terminateExpectingZero(child);
+    }),
 });
