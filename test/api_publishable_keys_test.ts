@@ -175,3 +175,45 @@ Deno.test("a publishable key cannot read, cannot ingest from an origin off its l
     await db.close();
   }
 });
+
+Deno.test("a shop's visitors share its publishable key but not its rate limit: one bucket per key and address", async () => {
+  const db = await createTestDb();
+  const q = await createTestSqs();
+  const shop = await createApiKey(
+    { name: "shop-limited", scopes: ["ingest"], origins: [SHOP] },
+    { sql: db.sql },
+  );
+  const burst = 3;
+  const app = createApp({
+    sql: db.sql,
+    sqs: q.sqs,
+    queueUrl: q.queueUrl,
+    keyStore: createKeyStore({ sql: db.sql, cacheMs: 0 }),
+    rateLimit: { ratePerS: 0.01, burst },
+  });
+  const visitor = (hostname: string) => () =>
+    app.request(`/v1/events?key=${shop.key}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: SHOP },
+      body: JSON.stringify([pageView()]),
+    }, { remoteAddr: { hostname } });
+  const statuses = async (send: () => Response | Promise<Response>, n: number) => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = await send();
+      out.push(r.status);
+      await r.body?.cancel();
+    }
+    return out;
+  };
+  try {
+    const first = visitor("198.51.100.20"), second = visitor("198.51.100.21");
+    assert.deepEqual(await statuses(first, burst + 2), [202, 202, 202, 429, 429]);
+    // The same key from another visitor's address still has its whole burst.
+    assert.deepEqual(await statuses(second, burst + 1), [202, 202, 202, 429]);
+  } finally {
+    await app.close();
+    await q.close();
+    await db.close();
+  }
+});
