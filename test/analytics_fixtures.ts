@@ -1,4 +1,8 @@
 /** Shared fixtures for the analytics tests: seeded events and flushing them through the stages. */
+import assert from "node:assert/strict";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { registerAnalyticsRoutes } from "../api/routes/analytics/register.ts";
+import type { PlanOptions } from "../api/routes/analytics/_planner.ts";
 import { type AcceptedEvent, deriveAll, flushEvents, type FlushStage } from "../consumer/mod.ts";
 import { analyticsStages } from "../consumer/analytics_stages.ts";
 import { createGenerator, type Generator } from "../producer/mod.ts";
@@ -98,4 +102,16 @@ export function makeEvent(fields: Partial<Event> & Pick<Event, "eventType" | "ti
       break;
   }
   return base;
+}
+
+/** A GET of the analytics routes read with `plan`, asserting 200 and answering the JSON body. */
+export function analyticsReader(sql: Sql, plan: PlanOptions = {}) {
+  const app = new OpenAPIHono();
+  registerAnalyticsRoutes(app, { sql, plan });
+  return async (path: string) => {
+    const res = await app.request(path);
+    const body = await res.json();
+    assert.equal(res.status, 200, `${path}: ${JSON.stringify(body)}`);
+    return body;
+  };
 }

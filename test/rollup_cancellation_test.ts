@@ -4,28 +4,13 @@
  * marks that hour, so the roll-up rewrites its hour and day rollups and every grain agrees.
  */
 import assert from "node:assert/strict";
-import { OpenAPIHono } from "@hono/zod-openapi";
-import { registerAnalyticsRoutes } from "../api/routes/analytics/register.ts";
-import type { PlanOptions } from "../api/routes/analytics/_planner.ts";
 import { rollUpDirty } from "../consumer/roll_up.ts";
-import type { Sql } from "../shared/mod.ts";
-import { flushAll, makeEvent } from "./analytics_fixtures.ts";
+import { analyticsReader, flushAll, makeEvent } from "./analytics_fixtures.ts";
 import { createTestDb } from "./harness.ts";
 
 const H = 3_600_000;
 const DAY = Date.UTC(2026, 10, 18);
 const RANGE = "window=1d&from=2026-11-18T00:00:00Z&to=2026-11-19T00:00:00Z";
-
-function reader(sql: Sql, plan: PlanOptions) {
-  const app = new OpenAPIHono();
-  registerAnalyticsRoutes(app, { sql, plan });
-  return async (path: string) => {
-    const res = await app.request(path);
-    const body = await res.json();
-    assert.equal(res.status, 200, `${path}: ${JSON.stringify(body)}`);
-    return body;
-  };
-}
 
 Deno.test("a late cancellation re-rolls its purchase's hour: day rollups equal the minute rows", async () => {
   const db = await createTestDb();
@@ -49,8 +34,8 @@ Deno.test("a late cancellation re-rolls its purchase's hour: day rollups equal t
     const first = await rollUpDirty({ sql: db.sql });
     assert.ok(first.hours >= 2 && first.days >= 1, JSON.stringify(first));
 
-    const minutes = reader(db.sql, { maxGrain: "minute", rolledMinutes: false });
-    const days = reader(db.sql, {});
+    const minutes = analyticsReader(db.sql, { maxGrain: "minute", rolledMinutes: false });
+    const days = analyticsReader(db.sql, {});
     const path = `/v1/metrics/revenue?${RANGE}`;
     const before = await days(path);
     assert.deepEqual(before, await minutes(path));

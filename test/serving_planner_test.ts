@@ -4,14 +4,12 @@
  * carry a mark newer than their rollup. Each grain is forced in turn and the answers compared.
  */
 import assert from "node:assert/strict";
-import { OpenAPIHono } from "@hono/zod-openapi";
-import { registerAnalyticsRoutes } from "../api/routes/analytics/register.ts";
 import { maskHours, type PlanOptions, planPieces } from "../api/routes/analytics/_planner.ts";
 import { rollUp, rollUpDirty } from "../consumer/roll_up.ts";
 import { backfillUserSets, buildUserSets, USER_SET_SPANS } from "../consumer/user_sets.ts";
 import { spanOfMask } from "../api/routes/analytics/_user_sets.ts";
 import type { Sql } from "../shared/mod.ts";
-import { flushAll, makeEvent, seededEvents } from "./analytics_fixtures.ts";
+import { analyticsReader, flushAll, makeEvent, seededEvents } from "./analytics_fixtures.ts";
 import { createTestDb } from "./harness.ts";
 
 const H = 3_600_000;
@@ -26,17 +24,6 @@ async function markAll(sql: Sql) {
     insert into rollup_dirty (hour, batch_id)
     select distinct date_bin('1 hour', bucket, timestamptz 'epoch'), -1 from agg_minute_dims
     on conflict do nothing`;
-}
-
-function appWith(sql: Sql, plan: PlanOptions) {
-  const app = new OpenAPIHono();
-  registerAnalyticsRoutes(app, { sql, plan });
-  return async (path: string) => {
-    const res = await app.request(path);
-    const body = await res.json();
-    assert.equal(res.status, 200, `${path}: ${JSON.stringify(body)}`);
-    return body;
-  };
 }
 
 const PLANS: Record<string, PlanOptions> = {
@@ -178,7 +165,7 @@ Deno.test("analytics answers equal a recount from raw events whichever table the
       values (${new Date(LATE - (LATE % H))}, -2) on conflict do nothing`;
 
     const gets = Object.fromEntries(
-      Object.entries(PLANS).map(([name, plan]) => [name, appWith(db.sql, plan)]),
+      Object.entries(PLANS).map(([name, plan]) => [name, analyticsReader(db.sql, plan)]),
     );
     await t.step("every grain gives the same answers", async () => {
       for (const path of paths()) {
